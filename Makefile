@@ -1,0 +1,71 @@
+# gatewayd — build, run, test. `make run` and `make test` install what is missing first.
+BUILD    ?= build
+CC       ?= cc
+PKGS     := libevent openssl libpq jansson
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wformat=2 -Wstrict-prototypes \
+            -Wmissing-prototypes -Wvla -Wnull-dereference -Werror
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c17 -D_GNU_SOURCE $(WARN) -MMD -MP -Igateway -Iadapters -I$(BUILD)/gen \
+            -DGATEWAY_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+
+ifeq ($(SAN),1)
+CC       := clang
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+SRCS     := $(wildcard gateway/*.c) $(wildcard adapters/*.c)
+OBJS     := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
+LIBOBJS  := $(filter-out $(BUILD)/gateway/main.o,$(OBJS))
+MIGRATIONS := $(sort $(wildcard schema/[0-9]*.sql))
+UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all run test asan unit clean deps
+all: $(BUILD)/gatewayd
+
+deps:
+	@deploy/dev/deps.sh build
+
+$(BUILD)/gatewayd: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) schema/embed.sh
+	@mkdir -p $(dir $@)
+	schema/embed.sh $@ $(MIGRATIONS)
+
+$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Unit tests link the module objects they test (everything but main) with cmocka.
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+unit: $(UNIT)
+
+run:
+	@deploy/dev/deps.sh build
+	@$(MAKE) --no-print-directory all
+	@deploy/dev/run.sh
+
+test:
+	@deploy/dev/deps.sh test
+	@deploy/dev/deps.sh npm
+	@$(MAKE) --no-print-directory all unit
+	@BUILD=$(BUILD) tests/run.sh
+
+asan:
+	@deploy/dev/deps.sh test
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 test
+
+clean:
+	rm -rf build
+
+-include $(OBJS:.o=.d) $(UNIT:=.d)

@@ -1,0 +1,136 @@
+/* accounts.c — subscriber data: validation shared by the CSV import and the internal API, and the
+ * upsert through upsert_account() (schema/003_accounts.sql), which keeps the ledger invariant when a
+ * balance is corrected (an adjustment row, never a silent overwrite). */
+#include "accounts.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "money.h"
+
+const char account_upsert_sql[] =
+	"SELECT result, new_balance FROM upsert_account($1, $2, $3, $4, $5, $6::bigint, $7::bigint)";
+
+static struct db_stmt q_upsert = {"account_upsert", account_upsert_sql, ACCOUNT_UPSERT_NPARAMS, 0};
+
+static bool given(const char *s) { return s && *s; }
+
+static int signed_money(const char *s, int64_t *out)
+{
+	bool neg = s[0] == '-';
+	if (money_parse(neg ? s + 1 : s, out) != MONEY_OK)
+		return -1;
+	if (neg)
+		*out = -*out;
+	return 0;
+}
+
+int account_validate(const char *contract, const char *phone, const char *email, const char *holder_name,
+		     const char *status, const char *monthly_fee, const char *balance, struct account_input *out,
+		     char err[256])
+{
+	memset(out, 0, sizeof *out);
+	if (!given(contract)) {
+		snprintf(err, 256, "contract: required");
+		return -1;
+	}
+	if (ident_contract_normalize(contract, out->contract) != IDENT_OK) {
+		snprintf(err, 256, "contract: expected 5 to 12 digits");
+		return -1;
+	}
+	if (given(phone) && ident_phone_normalize(phone, out->phone) != IDENT_OK) {
+		snprintf(err, 256, "phone: not a Russian phone number (e.g. +7 913 123-45-67)");
+		return -1;
+	}
+	if (given(email)) {
+		if (!ident_email_valid(email)) {
+			snprintf(err, 256, "email: not a valid address");
+			return -1;
+		}
+		snprintf(out->email, sizeof out->email, "%s", email);
+	}
+	if (given(holder_name)) {
+		size_t n = strlen(holder_name);
+		if (!ident_utf8_valid(holder_name, n) || n >= sizeof out->holder_name) {
+			snprintf(err, 256, "holder_name: must be UTF-8 text of at most %d characters", ACCOUNT_NAME_MAX);
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)holder_name[i] < 0x20) {
+				snprintf(err, 256, "holder_name: contains control characters");
+				return -1;
+			}
+		memcpy(out->holder_name, holder_name, n + 1);
+	}
+	if (given(status)) {
+		if (strcmp(status, "active") && strcmp(status, "suspended") && strcmp(status, "closed")) {
+			snprintf(err, 256, "status: expected active, suspended or closed");
+			return -1;
+		}
+		snprintf(out->status, sizeof out->status, "%s", status);
+	}
+	if (given(monthly_fee)) {
+		if (money_parse(monthly_fee, &out->monthly_fee) != MONEY_OK) {
+			snprintf(err, 256, "monthly_fee: expected roubles like 600 or 600.00");
+			return -1;
+		}
+		out->has_fee = true;
+	}
+	if (given(balance)) {
+		if (signed_money(balance, &out->balance) != 0) {
+			snprintf(err, 256, "balance: expected roubles like 150.00 or -20.50");
+			return -1;
+		}
+		out->has_balance = true;
+	}
+	return 0;
+}
+
+void account_params(const struct account_input *in, struct account_params *p)
+{
+	snprintf(p->fee, sizeof p->fee, "%" PRId64, in->monthly_fee);
+	snprintf(p->balance, sizeof p->balance, "%" PRId64, in->balance);
+	p->v[0] = in->contract;
+	p->v[1] = *in->phone ? in->phone : NULL;
+	p->v[2] = *in->email ? in->email : NULL;
+	p->v[3] = *in->holder_name ? in->holder_name : NULL;
+	p->v[4] = *in->status ? in->status : NULL;
+	p->v[5] = in->has_fee ? p->fee : NULL;
+	p->v[6] = in->has_balance ? p->balance : NULL;
+}
+
+struct upsert_ctx {
+	void (*done)(bool ok, bool created, int64_t balance, const char *reason, void *arg);
+	void *arg;
+};
+
+static void on_upsert(const struct db_result *r, void *arg)
+{
+	struct upsert_ctx *u = arg;
+	long long bal = 0;
+	if (r->status != DB_OK || PQntuples(r->res) != 1 || db_int64(r->res, 0, 1, &bal) != 0) {
+		u->done(false, false, 0, r->status == DB_OK ? "unexpected answer from the database" : r->message, u->arg);
+	} else {
+		const char *res = db_value(r->res, 0, 0);
+		u->done(true, res && strcmp(res, "created") == 0, (int64_t)bal, "", u->arg);
+	}
+	free(u);
+}
+
+void accounts_upsert(struct db_pool *db, const struct account_input *in,
+		     void (*done)(bool ok, bool created, int64_t balance, const char *reason, void *arg), void *arg)
+{
+	struct upsert_ctx *u = malloc(sizeof *u);
+	if (!u) {
+		done(false, false, 0, "out of memory", arg);
+		return;
+	}
+	u->done = done;
+	u->arg = arg;
+	struct account_params p;
+	account_params(in, &p);
+	db_exec(db, &q_upsert, p.v, ACCOUNT_UPSERT_NPARAMS, on_upsert, u);
+}

@@ -1,0 +1,49 @@
+/* accounts.h — subscribers: validation of account data (shared by the CSV import and the
+ * internal API) and the asynchronous upsert through the upsert_account() SQL function. */
+#ifndef GW_ACCOUNTS_H
+#define GW_ACCOUNTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ident.h"
+
+struct db_pool;
+
+#define ACCOUNT_NAME_MAX 200
+#define ACCOUNT_EMAIL_MAX 254
+
+struct account_input {
+	char contract[IDENT_CONTRACT_BUFSZ];
+	char phone[IDENT_PHONE_BUFSZ];        /* "" = none */
+	char email[ACCOUNT_EMAIL_MAX + 1];    /* "" = none */
+	char holder_name[ACCOUNT_NAME_MAX * 4 + 1];
+	char status[16];                      /* "" = keep / default active */
+	bool has_fee;
+	int64_t monthly_fee;
+	bool has_balance;
+	int64_t balance;
+};
+
+/* Validates and normalises one subscriber given as text fields (NULL or "" = not given; contract is
+ * required; money in roubles like "600.00"). Returns 0, or -1 with a one-line reason in err naming
+ * the field. */
+int account_validate(const char *contract, const char *phone, const char *email, const char *holder_name,
+		     const char *status, const char *monthly_fee, const char *balance, struct account_input *out,
+		     char err[256]);
+
+/* The SQL both the import and the API run, and its parameters from a validated input. */
+extern const char account_upsert_sql[];
+#define ACCOUNT_UPSERT_NPARAMS 7
+struct account_params {
+	char fee[24], balance[24];
+	const char *v[ACCOUNT_UPSERT_NPARAMS];
+};
+void account_params(const struct account_input *in, struct account_params *p);
+
+/* Creates or updates the subscriber. done(ok, created, balance_kopecks, arg): ok false when the
+ * database was unavailable or refused (reason set). Called once, later. */
+void accounts_upsert(struct db_pool *db, const struct account_input *in,
+		     void (*done)(bool ok, bool created, int64_t balance, const char *reason, void *arg), void *arg);
+
+#endif

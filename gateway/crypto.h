@@ -1,0 +1,16 @@
+/* crypto.h — small wrappers over OpenSSL: constant-time secret comparison, random tokens. */
+#ifndef GW_CRYPTO_H
+#define GW_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* True when given equals expected. Compares SHA-256 digests with CRYPTO_memcmp, so the time taken
+ * depends on neither the secret's content nor its length. NULL given is never equal. */
+bool crypto_secret_equal(const char *given, const char *expected);
+
+/* Writes 2*nbytes lowercase hex characters of OpenSSL RAND_bytes output plus NUL into out
+ * (size >= 2*nbytes+1). Returns 0, or -1 if the RNG failed. */
+int crypto_random_hex(char *out, size_t nbytes);
+
+#endif

@@ -1,0 +1,139 @@
+/* http.c — request accessors and replies for route handlers (the evhttp side of a request). */
+#include "http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "server.h"
+
+const char *req_param(const struct req *r, int i) { return i >= 0 && i < r->nparams ? r->params[i] : NULL; }
+
+int req_query(struct req *r, const char *name, const char **out)
+{
+	*out = NULL;
+	if (!r->query_parsed)
+		return 0;
+	for (struct evkeyval *kv = r->query.tqh_first; kv; kv = kv->next.tqe_next) {
+		if (strcmp(kv->key, name) != 0)
+			continue;
+		if (*out)
+			return -1;
+		*out = kv->value;
+	}
+	return 0;
+}
+
+const char *req_header(const struct req *r, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
+}
+
+const char *req_body(struct req *r, size_t *len)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
+	*len = evbuffer_get_length(in);
+	if (*len == 0)
+		return "";
+	return (const char *)evbuffer_pullup(in, -1);
+}
+
+json_t *req_json(struct req *r)
+{
+	const char *ct = req_header(r, "Content-Type");
+	if (!ct || (strncasecmp(ct, "application/json", 16) != 0 ||
+		    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))) {
+		http_reply_error(r, 415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json");
+		return NULL;
+	}
+	size_t len;
+	const char *body = req_body(r, &len);
+	if (len == 0) {
+		http_reply_error(r, 400, "invalid_json", "the request body is empty; a JSON object is expected");
+		return NULL;
+	}
+	json_error_t e;
+	/* JSON_REJECT_DUPLICATES: {"amount":"1","amount":"1000"} is an attack, not a request. */
+	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
+	if (!j) {
+		http_reply_error(r, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)", e.text,
+				 e.line, e.column);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		http_reply_error(r, 400, "invalid_json", "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+bool req_wants_html(const struct req *r)
+{
+	const char *a = req_header(r, "Accept");
+	if (!a)
+		return false;
+	const char *h = strstr(a, "text/html");
+	const char *j = strstr(a, "application/json");
+	return h && (!j || h < j);
+}
+
+struct db_pool *req_db(const struct req *r) { return server_db(r->w); }
+const struct config *req_config(const struct req *r) { return server_config(r->w); }
+
+void http_header(struct req *r, const char *name, const char *value)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
+}
+
+void http_reply_raw(struct req *r, int status, const char *content_type, const char *data, size_t len)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
+	evhttp_add_header(h, "Content-Type", content_type);
+	evhttp_add_header(h, "X-Request-Id", r->rid);
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	if (!evhttp_find_header(h, "Cache-Control"))
+		evhttp_add_header(h, "Cache-Control", "no-store");
+	if (server_draining(r->w))
+		evhttp_add_header(h, "Connection", "close");
+	struct evbuffer *out = evbuffer_new();
+	if (out && len)
+		evbuffer_add(out, data, len);
+	evhttp_send_reply(r->ev, status, NULL, out);
+	if (out)
+		evbuffer_free(out);
+	server_request_done(r, status);
+}
+
+void http_reply_json(struct req *r, int status, json_t *body)
+{
+	char *s = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	json_decref(body);
+	if (!s) {
+		static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+		http_reply_raw(r, 503, "application/json", oom, sizeof oom - 1);
+		return;
+	}
+	http_reply_raw(r, status, "application/json", s, strlen(s));
+	free(s);
+}
+
+void http_reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	/* The message may quote client input; invalid UTF-8 is not echoed back. */
+	json_t *m = json_string(msg);
+	if (!m)
+		m = json_string("the request contains bytes that are not valid UTF-8");
+	json_t *j = json_pack("{s:{s:s,s:o}}", "error", "code", code, "message", m);
+	http_reply_json(r, status, j);
+}

@@ -1,0 +1,73 @@
+/* http.h — what a route handler sees of an HTTP request: path parameters, query, headers, body,
+ * and the ways to answer (JSON, JSON error envelope, raw bytes). Every request is answered exactly
+ * once through one of the http_reply* functions, possibly later from an async callback. */
+#ifndef GW_HTTP_H
+#define GW_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+struct evhttp_request;
+struct worker;
+struct config;
+struct db_pool;
+struct req;
+
+typedef void (*route_fn)(struct req *r);
+
+/* One row of the route table: method + path pattern ("{name}" matches one segment) -> handler. */
+struct route {
+	const char *method;       /* "GET", "POST", ... (HEAD is served by GET routes) */
+	const char *pattern;      /* "/v1/payments/{id}" */
+	route_fn fn;
+};
+
+#define REQ_MAX_PARAMS 4
+
+/* Per-request state; owned by the server from the request's arrival until its reply. */
+struct req {
+	struct evhttp_request *ev;
+	struct worker *w;
+	const struct route *route;
+	int route_idx;            /* index into the route table, -1 when none matched */
+	char rid[40];             /* request id (X-Request-Id) */
+	const char *method;       /* "GET", ... */
+	uint64_t start_us;
+	int nparams;
+	char *params[REQ_MAX_PARAMS];   /* decoded path parameters (owned) */
+	struct evkeyvalq query;   /* parsed query string */
+	bool query_parsed;
+	char peer[48];            /* client address, text */
+	const char *log_payment;  /* payment id to put on the access-log line, if any (borrowed) */
+};
+
+/* Accessors. Strings are borrowed from the request and valid until its reply. */
+const char *req_param(const struct req *r, int i);
+/* Query parameter by name: 0 and *out (NULL when absent); -1 when given more than once. */
+int req_query(struct req *r, const char *name, const char **out);
+const char *req_header(const struct req *r, const char *name);
+/* The body as one contiguous block (may contain NUL bytes); *len is its size. */
+const char *req_body(struct req *r, size_t *len);
+/* Parses the body as a JSON object (Content-Type must be JSON). On failure the request has
+ * already been answered with 400/415 and NULL is returned; on success the caller owns the object. */
+json_t *req_json(struct req *r);
+/* The client accepts text/html more than JSON (for pages that have both forms). */
+bool req_wants_html(const struct req *r);
+struct db_pool *req_db(const struct req *r);
+const struct config *req_config(const struct req *r);
+
+/* Adds a response header before the reply. */
+void http_header(struct req *r, const char *name, const char *value);
+/* Replies with body (steals the reference); Content-Type application/json. */
+void http_reply_json(struct req *r, int status, json_t *body);
+/* Replies {"error":{"code":code,"message":message}}. */
+void http_reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Replies with raw bytes of the given content type. */
+void http_reply_raw(struct req *r, int status, const char *content_type, const char *data, size_t len);
+
+#endif

@@ -1,0 +1,105 @@
+/* main.c — `gatewayd`: subcommands serve (default), migrate, accounts import, config, version. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "config.h"
+#include "import.h"
+#include "log.h"
+#include "metrics.h"
+#include "migrations.h"
+#include "routes.h"
+#include "server.h"
+
+static const char usage[] =
+	"usage: gatewayd [command]\n"
+	"\n"
+	"commands:\n"
+	"  serve                      run the HTTP service (default)\n"
+	"  migrate                    apply pending schema migrations (safe to run twice or concurrently)\n"
+	"  accounts import FILE.csv   load or update subscribers; all rows or none\n"
+	"  config                     print the configuration reference (GATEWAY_* variables)\n"
+	"  version                    print the version\n"
+	"\n"
+	"Configuration comes from GATEWAY_* environment variables; secrets may be given as NAME_FILE.\n"
+	"Run `gatewayd config` for the full list.\n";
+
+/* Refuses to serve a database whose schema is behind this binary's migrations. */
+static int check_database(const struct config *cfg)
+{
+	PGconn *c = migrate_connect(cfg->database_url);
+	if (!c)
+		return -1;
+	int pending = migrate_pending(c);
+	PQfinish(c);
+	if (pending < 0)
+		return -1;
+	if (pending > 0) {
+		fprintf(stderr, "gatewayd: the database schema is %d migration(s) behind; run `gatewayd migrate` first\n",
+			pending);
+		return -1;
+	}
+	return 0;
+}
+
+/* libevent's own warnings join the JSON log. */
+static void on_event_log(int severity, const char *msg)
+{
+	log_kv(severity >= EVENT_LOG_ERR ? LOG_ERROR : severity >= EVENT_LOG_WARN ? LOG_WARN : LOG_DEBUG, msg, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "serve";
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "help") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		}
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("gatewayd %s\n", GATEWAY_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "config") == 0) {
+		config_print_reference();
+		return 0;
+	}
+	int known = strcmp(cmd, "serve") == 0 || strcmp(cmd, "migrate") == 0 || strcmp(cmd, "accounts") == 0;
+	if (!known) {
+		fprintf(stderr, "gatewayd: unknown command \"%.40s\"\n%s", cmd, usage);
+		return 2;
+	}
+	if (strcmp(cmd, "accounts") == 0 && (argc != 4 || strcmp(argv[2], "import") != 0)) {
+		fprintf(stderr, "gatewayd: usage: gatewayd accounts import FILE.csv\n");
+		return 2;
+	}
+	if ((strcmp(cmd, "serve") == 0 || strcmp(cmd, "migrate") == 0) && argc > 2) {
+		fprintf(stderr, "gatewayd: %s takes no arguments (configuration is in GATEWAY_* variables)\n", cmd);
+		return 2;
+	}
+
+	struct config cfg;
+	char err[CONFIG_ERRSZ];
+	if (config_load(&cfg, err) != 0) {
+		fprintf(stderr, "gatewayd: %s\n", err);
+		return 2;
+	}
+	log_set_level((enum log_level)log_parse_level(cfg.log_level));
+	int rc;
+	if (strcmp(cmd, "migrate") == 0) {
+		rc = migrate_run(cfg.database_url, 0);
+	} else if (strcmp(cmd, "accounts") == 0) {
+		rc = accounts_import(cfg.database_url, argv[3]);
+	} else if (check_database(&cfg) != 0) {
+		rc = 1;
+	} else {
+		event_set_log_callback(on_event_log);
+		metrics_init(route_names, nroutes);
+		rc = server_run(&cfg, routes, nroutes);
+	}
+	config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,35 @@
+/* metrics.h — process-wide Prometheus metrics: HTTP requests by route and status, latency
+ * histograms, and named counters/gauges other modules update. Lock-free; safe from any thread. */
+#ifndef GW_METRICS_H
+#define GW_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Named series. Add a member here and a row in metrics.c's table. */
+enum metric_id {
+	M_HTTP_INFLIGHT,        /* gauge */
+	M_DB_CONNS_CONFIGURED,  /* gauge */
+	M_DB_CONNS_OPEN,        /* gauge */
+	M_DB_CONNS_BUSY,        /* gauge */
+	M_DB_QUEUE,             /* gauge */
+	M_DB_ERRORS,            /* counter */
+	M_DB_UNAVAILABLE,       /* counter */
+	M_DB_RECONNECTS,        /* counter */
+	M_RATE_LIMITED,         /* counter */
+	M__COUNT
+};
+
+#define METRICS_MAX_ROUTES 64
+
+/* Registers the route names (borrowed, must outlive the process); index = route id. nroutes <= METRICS_MAX_ROUTES - 1;
+ * the last slot counts requests that matched no route. */
+void metrics_init(const char *const *route_names, size_t nroutes);
+void metrics_request(int route, int status, uint64_t micros);  /* route < 0: unmatched */
+void metrics_add(enum metric_id id, int64_t delta);
+int64_t metrics_get(enum metric_id id);
+
+/* Renders the Prometheus text exposition format. Returns a new string (caller frees) and its length. */
+char *metrics_render(size_t *len);
+
+#endif

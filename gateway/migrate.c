@@ -1,0 +1,173 @@
+/* migrate.c — `gatewayd migrate`: applies the embedded schema/ migrations in order, recording each
+ * (version, name, sha256) in schema_migrations. Blocking libpq: this runs before or beside the
+ * service, never on its event loop. */
+#include "migrations.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+/* Any constant works; it only has to be the same for every gatewayd. */
+#define MIGRATE_LOCK_KEY "7250190411"
+
+PGconn *migrate_connect(const char *conninfo)
+{
+	const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+	const char *vals[] = {conninfo, "5", "gatewayd", NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", c ? PQerrorMessage(c) : "out of memory");
+		for (char *p = msg; *p; p++)
+			if (*p == '\n' || *p == '\t')
+				*p = ' ';
+		size_t n = strlen(msg);
+		while (n && msg[n - 1] == ' ')
+			msg[--n] = '\0';
+		fprintf(stderr, "gatewayd: cannot connect to the database (GATEWAY_DATABASE_URL): %s\n", msg);
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int exec_ok(PGconn *c, const char *sql, const char *what)
+{
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		fprintf(stderr, "gatewayd: %s: %s", what, PQresultErrorMessage(r));
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	return 0;
+}
+
+static void sha256_hex(const char *data, size_t len, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	for (unsigned i = 0; i < n && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Finds the recorded checksum of version v in r (NULL if not applied). */
+static const char *applied_sum(PGresult *r, int v)
+{
+	for (int i = 0; i < PQntuples(r); i++)
+		if (atoi(PQgetvalue(r, i, 0)) == v)
+			return PQgetvalue(r, i, 1);
+	return NULL;
+}
+
+static PGresult *read_applied(PGconn *c)
+{
+	PGresult *r = PQexec(c, "SELECT version, checksum FROM schema_migrations ORDER BY version");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+int migrate_pending(PGconn *c)
+{
+	PGresult *e = PQexec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+	if (PQresultStatus(e) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "gatewayd: cannot read the schema version: %s", PQresultErrorMessage(e));
+		PQclear(e);
+		return -1;
+	}
+	int exists = strcmp(PQgetvalue(e, 0, 0), "t") == 0;
+	PQclear(e);
+	if (!exists)
+		return (int)nmigrations;
+	PGresult *r = read_applied(c);
+	if (!r) {
+		fprintf(stderr, "gatewayd: cannot read schema_migrations\n");
+		return -1;
+	}
+	int pending = 0;
+	for (size_t i = 0; i < nmigrations; i++)
+		if (!applied_sum(r, migrations[i].version))
+			pending++;
+	PQclear(r);
+	return pending;
+}
+
+int migrate_run(const char *conninfo, int quiet)
+{
+	PGconn *c = migrate_connect(conninfo);
+	if (!c)
+		return 1;
+	int rc = 1;
+	PGresult *r = NULL;
+	if (exec_ok(c, "SET client_min_messages = warning", "configure session") != 0 ||
+	    exec_ok(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", "take the migration lock") != 0)
+		goto out;
+	if (exec_ok(c,
+		    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+		    " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+		    "create schema_migrations") != 0)
+		goto unlock;
+	r = read_applied(c);
+	if (!r) {
+		fprintf(stderr, "gatewayd: cannot read schema_migrations\n");
+		goto unlock;
+	}
+	int applied = 0;
+	for (size_t i = 0; i < nmigrations; i++) {
+		const struct migration *m = &migrations[i];
+		char sum[65] = "";
+		sha256_hex(m->sql, m->len, sum);
+		const char *have = applied_sum(r, m->version);
+		if (have) {
+			if (strcmp(have, sum) != 0) {
+				fprintf(stderr,
+					"gatewayd: migration %s was changed after it was applied; add a new migration instead\n",
+					m->name);
+				goto unlock;
+			}
+			continue;
+		}
+		if (exec_ok(c, "BEGIN", "begin") != 0)
+			goto unlock;
+		PGresult *x = PQexec(c, m->sql);
+		if (PQresultStatus(x) != PGRES_COMMAND_OK && PQresultStatus(x) != PGRES_TUPLES_OK) {
+			fprintf(stderr, "gatewayd: migration %s failed: %s", m->name, PQresultErrorMessage(x));
+			PQclear(x);
+			exec_ok(c, "ROLLBACK", "rollback");
+			goto unlock;
+		}
+		PQclear(x);
+		char ver[16];
+		snprintf(ver, sizeof ver, "%d", m->version);
+		const char *params[3] = {ver, m->name, sum};
+		x = PQexecParams(c, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", 3, NULL,
+				 params, NULL, NULL, 0);
+		int ins_ok = PQresultStatus(x) == PGRES_COMMAND_OK;
+		if (!ins_ok)
+			fprintf(stderr, "gatewayd: recording migration %s failed: %s", m->name, PQresultErrorMessage(x));
+		PQclear(x);
+		if (!ins_ok || exec_ok(c, "COMMIT", "commit") != 0) {
+			exec_ok(c, "ROLLBACK", "rollback");
+			goto unlock;
+		}
+		applied++;
+		if (!quiet)
+			printf("applied %s\n", m->name);
+	}
+	if (!quiet)
+		printf("schema is up to date (%zu migrations, %d applied now)\n", nmigrations, applied);
+	rc = 0;
+unlock:
+	exec_ok(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", "release the migration lock");
+out:
+	PQclear(r);
+	PQfinish(c);
+	return rc;
+}

@@ -1,0 +1,165 @@
+/* routes.c — the route table and the thin handlers: parse and validate the request, call a
+ * service, map the outcome to a response. No SQL here; services never see evhttp. */
+#include "routes.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "accounts.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "health.h"
+#include "metrics.h"
+#include "money.h"
+
+/* ---- probes ----------------------------------------------------------------------------- */
+
+static void h_healthz(struct req *r)
+{
+	http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void on_ready(bool ok, const char *reason, void *arg)
+{
+	struct req *r = arg;
+	if (ok) {
+		http_reply_json(r, 200, json_pack("{s:s,s:s}", "status", "ready", "database", "ok"));
+		return;
+	}
+	(void)reason;   /* logged by the pool; not for clients */
+	http_header(r, "Retry-After", "1");
+	http_reply_json(r, 503, json_pack("{s:{s:s,s:s},s:s,s:s}", "error", "code", "not_ready", "message",
+					  "the database is not reachable", "status", "not_ready", "database",
+					  "unavailable"));
+}
+
+static void h_readyz(struct req *r)
+{
+	health_check_db(req_db(r), on_ready, r);
+}
+
+static void h_metrics(struct req *r)
+{
+	size_t len;
+	char *text = metrics_render(&len);
+	if (!text) {
+		http_reply_error(r, 503, "unavailable", "metrics could not be rendered");
+		return;
+	}
+	http_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	free(text);
+}
+
+/* ---- internal API --------------------------------------------------------------------------- */
+
+/* Checks the bearer token in constant time. Answers and returns false when it does not match. */
+static bool require_admin(struct req *r)
+{
+	const char *token = req_config(r)->admin_token;
+	if (!token) {
+		http_reply_error(r, 403, "internal_api_disabled", "the internal API is off (GATEWAY_ADMIN_TOKEN is not set)");
+		return false;
+	}
+	const char *h = req_header(r, "Authorization");
+	if (h && strncasecmp(h, "Bearer ", 7) == 0 && crypto_secret_equal(h + 7, token))
+		return true;
+	http_header(r, "WWW-Authenticate", "Bearer realm=\"gateway-internal\"");
+	http_reply_error(r, 401, "unauthorized", "a valid bearer token is required");
+	return false;
+}
+
+/* Reads an optional string member; false (and a 400 answered) when present but not a string. */
+static bool opt_string(struct req *r, json_t *body, const char *key, const char **out)
+{
+	json_t *v = json_object_get(body, key);
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return true;
+	if (!json_is_string(v)) {
+		http_reply_error(r, 400, "invalid_field", "%s must be a string", key);
+		return false;
+	}
+	if (strlen(json_string_value(v)) != json_string_length(v)) {
+		http_reply_error(r, 400, "invalid_field", "%s contains a NUL character", key);
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+static void on_upserted(bool ok, bool created, int64_t balance, const char *reason, void *arg)
+{
+	struct req *r = arg;
+	(void)reason;
+	if (!ok) {
+		http_header(r, "Retry-After", "1");
+		http_reply_error(r, 503, "database_unavailable", "the account could not be saved now; retry later");
+		return;
+	}
+	char bal[MONEY_BUFSZ];
+	money_format(balance, bal);
+	http_reply_json(r, created ? 201 : 200,
+			json_pack("{s:s,s:s}", "result", created ? "created" : "updated", "balance", bal));
+}
+
+static void h_account_upsert(struct req *r)
+{
+	if (!require_admin(r))
+		return;
+	json_t *body = req_json(r);
+	if (!body)
+		return;
+	static const char *const keys[] = {"contract", "phone", "email", "holder_name", "status", "monthly_fee", "balance"};
+	const char *v[7];
+	const char *key;
+	json_t *val;
+	json_object_foreach(body, key, val) {
+		size_t i = 0;
+		while (i < 7 && strcmp(keys[i], key) != 0)
+			i++;
+		if (i == 7) {
+			http_reply_error(r, 400, "unknown_field", "unknown field %.40s", key);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < 7; i++)
+		if (!opt_string(r, body, keys[i], &v[i]))
+			goto out;
+	struct account_input in;
+	char err[256];
+	if (account_validate(v[0], v[1], v[2], v[3], v[4], v[5], v[6], &in, err) != 0) {
+		http_reply_error(r, 400, "invalid_account", "%s", err);
+		goto out;
+	}
+	accounts_upsert(req_db(r), &in, on_upserted, r);
+out:
+	json_decref(body);
+}
+
+static void h_version(struct req *r)
+{
+	http_reply_json(r, 200, json_pack("{s:s}", "version", GATEWAY_VERSION));
+}
+
+const struct route routes[] = {
+	{"GET", "/healthz", h_healthz},
+	{"GET", "/readyz", h_readyz},
+	{"GET", "/metrics", h_metrics},
+	{"GET", "/version", h_version},
+	{"POST", "/v1/internal/accounts", h_account_upsert},
+};
+const size_t nroutes = sizeof routes / sizeof routes[0];
+
+const char *const route_names[] = {
+	"GET /healthz",
+	"GET /readyz",
+	"GET /metrics",
+	"GET /version",
+	"POST /v1/internal/accounts",
+};
+_Static_assert(sizeof route_names / sizeof route_names[0] == sizeof routes / sizeof routes[0],
+	       "one metrics name per route");

@@ -1,0 +1,467 @@
+/* server.c — listener, event-loop threads, routing, access log, metrics and graceful shutdown.
+ * Every worker thread runs its own event_base with an evhttp accepting on a dup() of the one
+ * listening socket, and its own database pool; nothing mutable is shared between workers except
+ * the atomic metrics. The main thread only waits for signals. */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/rand.h>
+
+#include "db.h"
+#include "log.h"
+#include "metrics.h"
+
+struct worker {
+	int idx;
+	const struct config *cfg;
+	const struct route *routes;
+	size_t nroutes;
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	struct db_pool *db;
+	int listen_fd;            /* this worker's dup of the listener */
+	int stop_pipe[2];         /* main -> worker: begin draining */
+	struct event *stop_ev;
+	struct event *drain_ev;   /* polls in-flight count while draining */
+	uint64_t drain_deadline_us;
+	long inflight;
+	int draining;
+	pthread_t thread;
+	uint64_t rid_seed;
+	uint64_t rid_counter;
+};
+
+static atomic_int workers_done;
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int server_draining(const struct worker *w) { return w->draining; }
+struct db_pool *server_db(const struct worker *w) { return w->db; }
+const struct config *server_config(const struct worker *w) { return w->cfg; }
+size_t server_max_body(const struct worker *w) { return w->cfg->max_body; }
+
+/* ---- routing ---------------------------------------------------------------------------- */
+
+/* Matches path against pattern; on success stores decoded "{…}" segments in r->params.
+ * Returns 1 on match, 0 otherwise. */
+static int match(const char *pattern, const char *path, struct req *r)
+{
+	const char *p = pattern, *s = path;
+	int n = 0;
+	char *caps[REQ_MAX_PARAMS];
+	while (*p && *s) {
+		if (*p == '{') {
+			const char *pe = strchr(p, '}');
+			const char *se = strchr(s, '/');
+			size_t slen = se ? (size_t)(se - s) : strlen(s);
+			if (!pe || slen == 0 || n >= REQ_MAX_PARAMS)
+				goto no;
+			size_t dlen = 0;
+			char *seg = strndup(s, slen);
+			char *dec = seg ? evhttp_uridecode(seg, 0, &dlen) : NULL;
+			free(seg);
+			if (!dec)
+				goto no;
+			if (strlen(dec) != dlen) {          /* %00 in a path parameter */
+				free(dec);
+				goto no;
+			}
+			caps[n++] = dec;
+			p = pe + 1;
+			s += slen;
+		} else if (*p == *s) {
+			p++;
+			s++;
+		} else {
+			goto no;
+		}
+	}
+	if (*p || *s)
+		goto no;
+	for (int i = 0; i < n; i++)
+		r->params[i] = caps[i];
+	r->nparams = n;
+	return 1;
+no:
+	for (int i = 0; i < n; i++)
+		free(caps[i]);
+	return 0;
+}
+
+static const char *method_name(enum evhttp_cmd_type t)
+{
+	switch (t) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE: return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	}
+	return "OTHER";
+}
+
+static int valid_rid(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (n >= 36 || !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+				  c == '_' || c == '.'))
+			return 0;
+	}
+	return n >= 8;
+}
+
+static void set_peer(struct req *r)
+{
+	struct evhttp_connection *con = evhttp_request_get_connection(r->ev);
+	const char *addr = NULL;
+	ev_uint16_t port = 0;
+	if (con)
+		evhttp_connection_get_peer(con, (char **)&addr, &port);
+	snprintf(r->peer, sizeof r->peer, "%s", addr ? addr : "");
+}
+
+static void on_request(struct evhttp_request *ev, void *arg)
+{
+	struct worker *w = arg;
+	struct req *r = calloc(1, sizeof *r);
+	if (!r) {
+		evhttp_send_error(ev, 503, "Out of memory");
+		return;
+	}
+	r->ev = ev;
+	r->w = w;
+	r->route_idx = -1;
+	r->start_us = now_us();
+	w->inflight++;
+	metrics_add(M_HTTP_INFLIGHT, 1);
+	r->method = method_name(evhttp_request_get_command(ev));
+	const char *xrid = req_header(r, "X-Request-Id");
+	if (xrid && valid_rid(xrid))
+		snprintf(r->rid, sizeof r->rid, "%s", xrid);
+	else
+		snprintf(r->rid, sizeof r->rid, "%016llx", (unsigned long long)(w->rid_seed + ++w->rid_counter));
+	set_peer(r);
+
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	if (!path || path[0] != '/') {
+		http_reply_error(r, 400, "bad_request", "the request target is not a valid path");
+		return;
+	}
+	const char *q = evhttp_uri_get_query(uri);
+	if (q) {
+		if (evhttp_parse_query_str(q, &r->query) != 0) {
+			http_reply_error(r, 400, "bad_query", "the query string is malformed");
+			return;
+		}
+		r->query_parsed = true;
+	}
+
+	const char *m = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+	char allow[64] = "";
+	for (size_t i = 0; i < w->nroutes; i++) {
+		const struct route *rt = &w->routes[i];
+		if (!match(rt->pattern, path, r))
+			continue;
+		if (strcmp(rt->method, m) == 0) {
+			r->route = rt;
+			r->route_idx = (int)i;
+			break;
+		}
+		for (int k = 0; k < r->nparams; k++) {
+			free(r->params[k]);
+			r->params[k] = NULL;
+		}
+		r->nparams = 0;
+		if (!strstr(allow, rt->method) && strlen(allow) + strlen(rt->method) + 3 < sizeof allow) {
+			if (*allow)
+				strcat(allow, ", ");
+			strcat(allow, rt->method);
+		}
+	}
+	if (!r->route) {
+		if (*allow) {
+			http_header(r, "Allow", allow);
+			http_reply_error(r, 405, "method_not_allowed", "%s is not allowed here; use %s", r->method, allow);
+		} else {
+			http_reply_error(r, 404, "not_found", "there is nothing at this address");
+		}
+		return;
+	}
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(ev)) > w->cfg->max_body) {
+		http_reply_error(r, 413, "body_too_large", "the request body is larger than %zu bytes", w->cfg->max_body);
+		return;
+	}
+	r->route->fn(r);
+}
+
+void server_request_done(struct req *r, int status)
+{
+	struct worker *w = r->w;
+	uint64_t us = now_us() - r->start_us;
+	metrics_request(r->route_idx, status, us);
+	struct log_line l;
+	log_begin(&l, status >= 500 ? LOG_WARN : LOG_INFO, "request");
+	log_str(&l, "rid", r->rid);
+	log_str(&l, "method", r->method);
+	if (r->route)
+		log_str(&l, "route", r->route->pattern);
+	else
+		log_str(&l, "route", "unmatched");
+	log_str(&l, "payment", r->log_payment);
+	log_int(&l, "status", status);
+	log_int(&l, "us", (long long)us);
+	log_str(&l, "peer", r->peer);
+	log_end(&l);
+	for (int i = 0; i < r->nparams; i++)
+		free(r->params[i]);
+	if (r->query_parsed)
+		evhttp_clear_headers(&r->query);
+	free(r);
+	w->inflight--;
+	metrics_add(M_HTTP_INFLIGHT, -1);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+static void worker_finish(struct worker *w)
+{
+	event_del(w->drain_ev);
+	db_pool_free(w->db);      /* queued queries answer 503 through their callbacks */
+	w->db = NULL;
+	if (w->inflight == 0) {
+		evhttp_free(w->http);
+		w->http = NULL;
+	} else {
+		log_kv(LOG_WARN, "shutdown timeout: abandoning in-flight requests", NULL);
+	}
+	event_base_loopexit(w->base, NULL);
+}
+
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	if (w->inflight == 0 || now_us() >= w->drain_deadline_us)
+		worker_finish(w);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct worker *w = arg;
+	char b;
+	if (read(fd, &b, 1) != 1 || w->draining)
+		return;
+	w->draining = 1;
+	if (w->bound) {
+		evhttp_del_accept_socket(w->http, w->bound);   /* closes this worker's dup of the listener */
+		w->bound = NULL;
+	}
+	w->drain_deadline_us = now_us() + (uint64_t)w->cfg->shutdown_timeout * 1000000u;
+	struct timeval tv = {0, 20000};
+	event_add(w->drain_ev, &tv);
+	on_drain(-1, 0, w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	event_base_dispatch(w->base);
+	atomic_fetch_add(&workers_done, 1);
+	return NULL;
+}
+
+static int worker_init(struct worker *w, int fd)
+{
+	w->base = event_base_new();
+	w->http = w->base ? evhttp_new(w->base) : NULL;
+	if (!w->http)
+		return -1;
+	/* Bodies above the limit are answered with a JSON 413 by on_request; far larger ones are
+	 * refused by evhttp itself (its own 413) before they are read into memory. */
+	evhttp_set_max_body_size(w->http, (ev_ssize_t)(w->cfg->max_body * 4));
+	evhttp_set_max_headers_size(w->http, 16 * 1024);
+	evhttp_set_timeout(w->http, 30);
+	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+						    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_default_content_type(w->http, "application/json");
+	evhttp_set_gencb(w->http, on_request, w);
+	w->listen_fd = dup(fd);
+	if (w->listen_fd < 0)
+		return -1;
+	w->bound = evhttp_accept_socket_with_handle(w->http, w->listen_fd);
+	if (!w->bound)
+		return -1;
+	if (pipe2(w->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return -1;
+	w->stop_ev = event_new(w->base, w->stop_pipe[0], EV_READ | EV_PERSIST, on_stop, w);
+	w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain, w);
+	if (!w->stop_ev || !w->drain_ev || event_add(w->stop_ev, NULL) != 0)
+		return -1;
+	w->db = db_pool_new(w->base, w->cfg->database_url, w->cfg->db_pool, w->cfg->db_timeout_ms);
+	if (!w->db)
+		return -1;
+	unsigned char seed[8];
+	if (RAND_bytes(seed, sizeof seed) != 1)
+		return -1;
+	memcpy(&w->rid_seed, seed, sizeof seed);
+	return 0;
+}
+
+static void worker_free(struct worker *w)
+{
+	if (w->db)
+		db_pool_free(w->db);
+	if (w->http)
+		evhttp_free(w->http);
+	if (w->stop_ev)
+		event_free(w->stop_ev);
+	if (w->drain_ev)
+		event_free(w->drain_ev);
+	if (w->stop_pipe[0] > 0) {
+		close(w->stop_pipe[0]);
+		close(w->stop_pipe[1]);
+	}
+	if (w->base)
+		event_base_free(w->base);
+}
+
+/* Opens the listening socket; a one-line message on failure. */
+static int open_listener(const struct config *cfg)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof ss);
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, cfg->listen_host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(cfg->listen_port);
+		sl = sizeof *a4;
+	} else if (inet_pton(AF_INET6, cfg->listen_host, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(cfg->listen_port);
+		sl = sizeof *a6;
+	} else {
+		fprintf(stderr, "gatewayd: GATEWAY_LISTEN: %s is not an IP address\n", cfg->listen_host);
+		return -1;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+		fprintf(stderr, "gatewayd: cannot listen on %s:%u: %s\n", cfg->listen_host, cfg->listen_port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int server_run(const struct config *cfg, const struct route *routes, size_t nroutes)
+{
+	int rc = 1;
+	int fd = open_listener(cfg);
+	if (fd < 0)
+		return 1;
+
+	/* Signals go to the main thread only (sigwait); workers inherit the blocked mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct worker *ws = calloc((size_t)cfg->threads, sizeof *ws);
+	if (!ws) {
+		close(fd);
+		return 1;
+	}
+	int started = 0;
+	for (int i = 0; i < cfg->threads; i++) {
+		ws[i].idx = i;
+		ws[i].cfg = cfg;
+		ws[i].routes = routes;
+		ws[i].nroutes = nroutes;
+		ws[i].stop_pipe[0] = ws[i].stop_pipe[1] = -1;
+		if (worker_init(&ws[i], fd) != 0) {
+			fprintf(stderr, "gatewayd: cannot start event loop %d: %s\n", i, strerror(errno));
+			goto out;
+		}
+	}
+	close(fd);
+	fd = -1;
+	for (; started < cfg->threads; started++)
+		if (pthread_create(&ws[started].thread, NULL, worker_main, &ws[started]) != 0) {
+			fprintf(stderr, "gatewayd: cannot start a thread\n");
+			goto stop;
+		}
+
+	char addr[96], th[16];
+	snprintf(addr, sizeof addr, "%s%s%s:%u", strchr(cfg->listen_host, ':') ? "[" : "", cfg->listen_host,
+		 strchr(cfg->listen_host, ':') ? "]" : "", cfg->listen_port);
+	snprintf(th, sizeof th, "%d", cfg->threads);
+	log_kv(LOG_INFO, "listening", "addr", addr, "threads", th, NULL);
+
+	int sig = 0;
+	sigwait(&set, &sig);
+	log_kv(LOG_INFO, "shutting down: finishing in-flight requests", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+	rc = 0;
+stop:
+	for (int i = 0; i < started; i++) {
+		ssize_t wr = write(ws[i].stop_pipe[1], "x", 1);
+		(void)wr;
+	}
+	/* Wait for the workers to drain; a second signal meanwhile stops at once. */
+	while (atomic_load(&workers_done) < started) {
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		siginfo_t si;
+		int waited = sigtimedwait(&set, &si, &ts);
+		if (waited == SIGINT || waited == SIGTERM) {
+			log_kv(LOG_WARN, "second signal: exiting without draining", NULL);
+			_exit(1);
+		}
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(ws[i].thread, NULL);
+	log_kv(LOG_INFO, "stopped", NULL);
+out:
+	for (int i = 0; i < cfg->threads; i++)
+		worker_free(&ws[i]);
+	free(ws);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}

@@ -1,0 +1,23 @@
+/* server.h — the HTTP service: listener, event-loop threads (each with its own evhttp and
+ * database pool), routing, access log and metrics, graceful shutdown on SIGTERM/SIGINT. */
+#ifndef GW_SERVER_H
+#define GW_SERVER_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "http.h"
+
+/* Serves until SIGTERM/SIGINT, then stops accepting, finishes in-flight requests (up to
+ * cfg->shutdown_timeout seconds) and closes the pools. Returns a process exit code. */
+int server_run(const struct config *cfg, const struct route *routes, size_t nroutes);
+
+/* Called by http.c when a request has been answered. */
+void server_request_done(struct req *r, int status);
+/* True while the worker is draining (replies then say Connection: close). */
+int server_draining(const struct worker *w);
+struct db_pool *server_db(const struct worker *w);
+const struct config *server_config(const struct worker *w);
+size_t server_max_body(const struct worker *w);
+
+#endif

@@ -1,0 +1,188 @@
+"""Integration-test harness: a private PostgreSQL per suite, gatewayd processes on free ports,
+HTTP helpers and TAP output. Standard library only (Debian's /usr/bin/python3)."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+GATEWAYD = os.path.join(BUILD, "gatewayd")
+PG_SH = os.path.join(ROOT, "deploy", "dev", "pg.sh")
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Postgres:
+    """A throwaway cluster under a temp dir, started on a free port; stop() removes it."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="gw-pg-")
+        self.port = free_port()
+        self.url = None
+
+    def start(self):
+        out = subprocess.run([PG_SH, "start", self.dir, str(self.port)], check=True,
+                             capture_output=True, text=True)
+        self.url = out.stdout.strip().splitlines()[-1]
+        return self
+
+    def stop(self):
+        subprocess.run([PG_SH, "stop", self.dir], capture_output=True)
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def create_db(self, name):
+        self.psql("CREATE DATABASE %s" % name, db="postgres")
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def psql(self, sql, db=None, url=None):
+        target = url or (self.url if db is None else self.url.rsplit("/", 1)[0] + "/" + db)
+        out = subprocess.run([PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", target, "-c", sql],
+                             check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+
+class Gateway:
+    """A gatewayd process with its stderr collected in a file."""
+
+    def __init__(self, db_url, **env):
+        self.port = free_port()
+        self.env = dict(os.environ)
+        for k in list(self.env):
+            if k.startswith("GATEWAY_"):
+                del self.env[k]
+        self.env.update({
+            "GATEWAY_LISTEN": "127.0.0.1:%d" % self.port,
+            "GATEWAY_DATABASE_URL": db_url,
+            "GATEWAY_THREADS": "2",
+            "GATEWAY_DB_POOL": "2",
+        })
+        self.env.update({k: str(v) for k, v in env.items()})
+        logdir = os.path.join(BUILD, "test-logs")
+        os.makedirs(logdir, exist_ok=True)
+        self.log = tempfile.NamedTemporaryFile(prefix="gatewayd-", suffix=".jsonl", dir=logdir, delete=False)
+        self.proc = None
+
+    def start(self, wait=True):
+        self.proc = subprocess.Popen([GATEWAYD, "serve"], env=self.env, stdout=self.log, stderr=self.log)
+        if wait:
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("gatewayd exited with %s:\n%s" % (self.proc.returncode, self.logs()))
+                try:
+                    if self.request("GET", "/healthz")[0] == 200:
+                        return self
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            raise RuntimeError("gatewayd did not answer /healthz:\n" + self.logs())
+        return self
+
+    def logs(self):
+        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def log_records(self):
+        return [json.loads(line) for line in self.logs().splitlines() if line.strip()]
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body).encode()
+                headers = dict({"Content-Type": "application/json"}, **(headers or {}))
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
+        finally:
+            c.close()
+
+    def json(self, method, path, body=None, headers=None):
+        status, hdrs, data = self.request(method, path, body, headers)
+        try:
+            doc = json.loads(data) if data else None
+        except ValueError:
+            raise AssertionError("not JSON (%d): %r" % (status, data[:200]))
+        return status, hdrs, doc
+
+
+def gatewayd(args, db_url=None, env=None, input=None, timeout=60):
+    """Runs a gatewayd subcommand; returns (rc, stdout, stderr)."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    if db_url:
+        e["GATEWAY_DATABASE_URL"] = db_url
+    e.update(env or {})
+    p = subprocess.run([GATEWAYD] + args, env=e, capture_output=True, text=True, input=input, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+class Suite:
+    """Collects test functions and prints TAP."""
+
+    def __init__(self):
+        self.tests = []
+
+    def test(self, fn):
+        self.tests.append(fn)
+        return fn
+
+    def run(self, setup=None, teardown=None):
+        n = 0
+        failed = 0
+        ctx = None
+        try:
+            ctx = setup() if setup else None
+            for fn in self.tests:
+                n += 1
+                t0 = time.time()
+                try:
+                    fn(ctx)
+                    print("ok %d - %s (%.2fs)" % (n, fn.__name__, time.time() - t0), flush=True)
+                except Exception:
+                    failed += 1
+                    print("not ok %d - %s" % (n, fn.__name__), flush=True)
+                    for line in traceback.format_exc().splitlines()[-12:]:
+                        print("# " + line, flush=True)
+        finally:
+            if teardown:
+                teardown(ctx)
+        print("1..%d" % n)
+        sys.exit(1 if failed else 0)
+
+
+def error_of(doc):
+    """Asserts the JSON error envelope and returns (code, message)."""
+    assert isinstance(doc, dict) and set(doc) >= {"error"}, doc
+    e = doc["error"]
+    assert isinstance(e.get("code"), str) and e["code"], doc
+    assert isinstance(e.get("message"), str) and e["message"], doc
+    return e["code"], e["message"]

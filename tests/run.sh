@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every test suite and prints one closing line "N passed, N failed".
+# Each suite speaks TAP ("ok …" / "not ok …" lines); a suite that exits non-zero without
+# reporting a failure counts as one failure of its own.
+#   tests/run.sh              all suites
+#   tests/run.sh unit         only suites whose name contains "unit"
+# Environment: BUILD (build directory, default build).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export BUILD
+filter=${1:-}
+PY=/usr/bin/python3
+log_dir=$BUILD/test-logs
+rm -rf "$log_dir"
+mkdir -p "$log_dir"
+
+passed=0
+failed=0
+failures=()
+
+run_suite() {
+	local name=$1
+	shift
+	[[ -n $filter && $name != *"$filter"* ]] && return 0
+	local out="$log_dir/$name.tap"
+	local start=$SECONDS
+	printf '== %s\n' "$name"
+	"$@" >"$out" 2>"$log_dir/$name.err"
+	local rc=$?
+	local p f
+	p=$(grep -cE '^ok ' "$out")
+	f=$(grep -cE '^not ok ' "$out")
+	grep -E '^(not ok|# )' "$out" | sed 's/^/   /'
+	if [[ $rc -ne 0 && $f -eq 0 ]]; then
+		f=1
+		printf '   not ok - %s exited with status %d (see %s)\n' "$name" "$rc" "$log_dir/$name.err"
+		tail -n 5 "$log_dir/$name.err" | sed 's/^/   | /'
+	fi
+	[[ $f -gt 0 ]] && failures+=("$name")
+	passed=$((passed + p))
+	failed=$((failed + f))
+	printf '   %d passed, %d failed (%ds)\n' "$p" "$f" $((SECONDS - start))
+}
+
+for t in "$BUILD"/tests/test_*; do
+	[[ -x $t ]] || continue
+	run_suite "unit-$(basename "$t")" env CMOCKA_MESSAGE_OUTPUT=TAP "$t"
+done
+run_suite integration-foundation "$PY" tests/integration/test_foundation.py
+run_suite openapi-lint tests/lint_openapi.sh
+
+if [[ ${#failures[@]} -gt 0 ]]; then
+	printf 'failed suites: %s (logs in %s)\n' "${failures[*]}" "$log_dir"
+fi
+printf '%d passed, %d failed\n' "$passed" "$failed"
+[[ $failed -eq 0 ]]
