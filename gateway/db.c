@@ -153,7 +153,7 @@ static void conn_lost(struct conn *c, const char *why)
 		c->pg = NULL;
 	}
 	conn_set_state(c, C_DOWN);
-	if (was_open || c->backoff_ms == BACKOFF_MIN_MS)
+	if (!p->closing && (was_open || c->backoff_ms == BACKOFF_MIN_MS))
 		log_kv(LOG_WARN, "database connection lost", "reason", msg, NULL);
 	struct query *q = c->q;
 	c->q = NULL;

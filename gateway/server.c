@@ -398,6 +398,8 @@ int server_run(const struct config *cfg, const struct route *routes, size_t nrou
 
 	/* Signals go to the main thread only (sigwait); workers inherit the blocked mask. */
 	sigset_t set;
+	signal(SIGTERM, SIG_DFL);   /* a parent may have left them ignored; sigwait needs them deliverable */
+	signal(SIGINT, SIG_DFL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
