@@ -18,7 +18,7 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_MAIL_URL", "file://$PWD/var/mail", false, "`smtp://host:port`, `smtps://…`, or `file:///dir` (one .eml per mail)"},
 	{"GATEWAY_MAIL_FROM", "receipts@localhost", false, "sender address of receipts"},
 	{"GATEWAY_ADMIN_TOKEN", "", true, "bearer token of the internal API; unset: internal API off"},
-	{"GATEWAY_ADAPTERS", "sandbox", false, "enabled payment adapters, comma separated"},
+	{"GATEWAY_ADAPTERS", "", false, "enabled card/wallet adapters, comma separated (`make run` enables `sandbox`; terminal protocols are always on)"},
 	{"GATEWAY_THREADS", "number of cores", false, "event-loop threads (1–64)"},
 	{"GATEWAY_DB_POOL", "4", false, "PostgreSQL connections per event-loop thread (1–64)"},
 	{"GATEWAY_DB_TIMEOUT_MS", "5000", false, "how long a request waits for a database connection before 503"},
@@ -264,7 +264,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		fail(err, "GATEWAY_ADMIN_TOKEN is shorter than 16 characters; use a long random token");
 		goto fail;
 	}
-	c->adapters = getvar("GATEWAY_ADAPTERS", false, "sandbox", err, &bad);
+	c->adapters = getvar("GATEWAY_ADAPTERS", false, "", err, &bad);
 	if (bad)
 		goto fail;
 	c->tls_cert = getvar("GATEWAY_TLS_CERT", false, NULL, err, &bad);

@@ -85,6 +85,10 @@ bool req_wants_html(const struct req *r)
 
 struct db_pool *req_db(const struct req *r) { return server_db(r->w); }
 const struct config *req_config(const struct req *r) { return server_config(r->w); }
+struct adapter_ctx *req_adapter_ctx(const struct req *r, const struct adapter *a)
+{
+	return server_adapter_ctx(r->w, a ? a : r->route ? r->route->adapter : NULL);
+}
 
 void http_header(struct req *r, const char *name, const char *value)
 {

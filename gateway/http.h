@@ -16,6 +16,8 @@ struct worker;
 struct config;
 struct db_pool;
 struct req;
+struct adapter;
+struct adapter_ctx;
 
 typedef void (*route_fn)(struct req *r);
 
@@ -24,6 +26,7 @@ struct route {
 	const char *method;       /* "GET", "POST", ... (HEAD is served by GET routes) */
 	const char *pattern;      /* "/v1/payments/{id}" */
 	route_fn fn;
+	const struct adapter *adapter;  /* the adapter serving this route, NULL for the core (set by the table builder) */
 };
 
 #define REQ_MAX_PARAMS 4
@@ -58,6 +61,9 @@ json_t *req_json(struct req *r);
 /* The client accepts text/html more than JSON (for pages that have both forms). */
 bool req_wants_html(const struct req *r);
 struct db_pool *req_db(const struct req *r);
+/* This event loop's context of adapter a (NULL when a is not active); with a NULL a, the context of
+ * the adapter that owns the matched route. */
+struct adapter_ctx *req_adapter_ctx(const struct req *r, const struct adapter *a);
 const struct config *req_config(const struct req *r);
 
 /* Adds a response header before the reply. */

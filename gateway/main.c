@@ -51,6 +51,30 @@ static void on_event_log(int severity, const char *msg)
 	log_kv(severity >= EVENT_LOG_ERR ? LOG_ERROR : severity >= EVENT_LOG_WARN ? LOG_WARN : LOG_DEBUG, msg, NULL);
 }
 
+static int serve(const struct config *cfg)
+{
+	char err[256];
+	size_t nroutes = 0, nactive = 0;
+	const struct adapter **active = NULL;
+	struct route *table = routes_build(cfg->adapters, &nroutes, &active, &nactive, err);
+	if (!table) {
+		fprintf(stderr, "gatewayd: %s\n", err);
+		return 2;
+	}
+	if (check_database(cfg) != 0) {
+		free(table);
+		free(active);
+		return 1;
+	}
+	event_set_log_callback(on_event_log);
+	for (size_t i = 0; i < nroutes; i++)
+		metrics_add_route(i, table[i].method, table[i].pattern);
+	int rc = server_run(cfg, table, nroutes, active, nactive);
+	free(table);
+	free(active);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "serve";
@@ -93,12 +117,8 @@ int main(int argc, char **argv)
 		rc = migrate_run(cfg.database_url, 0);
 	} else if (strcmp(cmd, "accounts") == 0) {
 		rc = accounts_import(cfg.database_url, argv[3]);
-	} else if (check_database(&cfg) != 0) {
-		rc = 1;
 	} else {
-		event_set_log_callback(on_event_log);
-		metrics_init(route_names, nroutes);
-		rc = server_run(&cfg, routes, nroutes);
+		rc = serve(&cfg);
 	}
 	config_free(&cfg);
 	return rc;

@@ -37,13 +37,16 @@ struct route_stats {
 };
 
 static struct route_stats routes[METRICS_MAX_ROUTES];
-static const char *const *names;
+static char names[METRICS_MAX_ROUTES][96];
 static size_t nnames;
 
-void metrics_init(const char *const *route_names, size_t nroutes)
+void metrics_add_route(size_t idx, const char *method, const char *pattern)
 {
-	names = route_names;
-	nnames = nroutes < METRICS_MAX_ROUTES - 1 ? nroutes : METRICS_MAX_ROUTES - 1;
+	if (idx >= METRICS_MAX_ROUTES - 1)
+		return;
+	snprintf(names[idx], sizeof names[idx], "%s %s", method, pattern);
+	if (idx + 1 > nnames)
+		nnames = idx + 1;
 }
 
 void metrics_request(int route, int status, uint64_t micros)

@@ -22,9 +22,9 @@ enum metric_id {
 
 #define METRICS_MAX_ROUTES 64
 
-/* Registers the route names (borrowed, must outlive the process); index = route id. nroutes <= METRICS_MAX_ROUTES - 1;
- * the last slot counts requests that matched no route. */
-void metrics_init(const char *const *route_names, size_t nroutes);
+/* Registers the routes by their labels ("GET /healthz"; copied); index = route id. At most
+ * METRICS_MAX_ROUTES - 1 routes; the last slot counts requests that matched no route. */
+void metrics_add_route(size_t idx, const char *method, const char *pattern);
 void metrics_request(int route, int status, uint64_t micros);  /* route < 0: unmatched */
 void metrics_add(enum metric_id id, int64_t delta);
 int64_t metrics_get(enum metric_id id);

@@ -15,6 +15,7 @@
 #include "health.h"
 #include "metrics.h"
 #include "money.h"
+#include "registry.h"
 
 /* ---- probes ----------------------------------------------------------------------------- */
 
@@ -145,21 +146,50 @@ static void h_version(struct req *r)
 	http_reply_json(r, 200, json_pack("{s:s}", "version", GATEWAY_VERSION));
 }
 
-const struct route routes[] = {
-	{"GET", "/healthz", h_healthz},
-	{"GET", "/readyz", h_readyz},
-	{"GET", "/metrics", h_metrics},
-	{"GET", "/version", h_version},
-	{"POST", "/v1/internal/accounts", h_account_upsert},
+static const struct route core_routes[] = {
+	{"GET", "/healthz", h_healthz, NULL},
+	{"GET", "/readyz", h_readyz, NULL},
+	{"GET", "/metrics", h_metrics, NULL},
+	{"GET", "/version", h_version, NULL},
+	{"POST", "/v1/internal/accounts", h_account_upsert, NULL},
 };
-const size_t nroutes = sizeof routes / sizeof routes[0];
 
-const char *const route_names[] = {
-	"GET /healthz",
-	"GET /readyz",
-	"GET /metrics",
-	"GET /version",
-	"POST /v1/internal/accounts",
-};
-_Static_assert(sizeof route_names / sizeof route_names[0] == sizeof routes / sizeof routes[0],
-	       "one metrics name per route");
+struct route *routes_build(const char *enabled, size_t *nroutes, const struct adapter ***active, size_t *nactive,
+			   char err[256])
+{
+	if (adapters_check_enabled(enabled, err) != 0)
+		return NULL;
+	size_t ncore = sizeof core_routes / sizeof core_routes[0];
+	size_t n = ncore, na = 0;
+	for (size_t i = 0; i < adapters_count; i++) {
+		const struct adapter *a = adapters_all[i];
+		if (a->kind == ADAPTER_TERMINAL || adapter_enabled(enabled, a->name)) {
+			n += a->nroutes;
+			na++;
+		}
+	}
+	struct route *t = calloc(n, sizeof *t);
+	const struct adapter **act = calloc(na ? na : 1, sizeof *act);
+	if (!t || !act) {
+		free(t);
+		free(act);
+		snprintf(err, 256, "out of memory");
+		return NULL;
+	}
+	memcpy(t, core_routes, sizeof core_routes);
+	size_t k = ncore, ka = 0;
+	for (size_t i = 0; i < adapters_count; i++) {
+		const struct adapter *a = adapters_all[i];
+		if (!(a->kind == ADAPTER_TERMINAL || adapter_enabled(enabled, a->name)))
+			continue;
+		act[ka++] = a;
+		for (size_t j = 0; j < a->nroutes; j++) {
+			t[k] = a->routes[j];
+			t[k++].adapter = a;
+		}
+	}
+	*nroutes = n;
+	*active = act;
+	*nactive = na;
+	return t;
+}

@@ -6,9 +6,12 @@
 
 #include "http.h"
 
-extern const struct route routes[];
-extern const size_t nroutes;
-/* "GET /healthz"-style names, one per route, for metrics labels. */
-extern const char *const route_names[];
+struct adapter;
+
+/* The service's route table: the core routes, then the inbound routes of every terminal adapter
+ * and of the outbound adapters enabled in the comma-separated list. *active receives those
+ * adapters. Returns a new table (caller frees it and *active), or NULL with err set. */
+struct route *routes_build(const char *enabled, size_t *nroutes, const struct adapter ***active, size_t *nactive,
+			   char err[256]);
 
 #endif

@@ -24,6 +24,7 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/rand.h>
 
+#include "adapter.h"
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
@@ -33,6 +34,9 @@ struct worker {
 	const struct config *cfg;
 	const struct route *routes;
 	size_t nroutes;
+	const struct adapter *const *active;
+	size_t nactive;
+	struct adapter_ctx *actx;     /* one per active adapter */
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
@@ -62,6 +66,14 @@ int server_draining(const struct worker *w) { return w->draining; }
 struct db_pool *server_db(const struct worker *w) { return w->db; }
 const struct config *server_config(const struct worker *w) { return w->cfg; }
 size_t server_max_body(const struct worker *w) { return w->cfg->max_body; }
+
+struct adapter_ctx *server_adapter_ctx(const struct worker *w, const struct adapter *a)
+{
+	for (size_t i = 0; a && i < w->nactive; i++)
+		if (w->actx[i].adapter == a)
+			return &w->actx[i];
+	return NULL;
+}
 
 /* ---- routing ---------------------------------------------------------------------------- */
 
@@ -332,6 +344,21 @@ static int worker_init(struct worker *w, int fd)
 	w->db = db_pool_new(w->base, w->cfg->database_url, w->cfg->db_pool, w->cfg->db_timeout_ms);
 	if (!w->db)
 		return -1;
+	w->actx = calloc(w->nactive ? w->nactive : 1, sizeof *w->actx);
+	if (!w->actx)
+		return -1;
+	for (size_t i = 0; i < w->nactive; i++) {
+		struct adapter_ctx *ac = &w->actx[i];
+		ac->adapter = w->active[i];
+		ac->base = w->base;
+		ac->cfg = w->cfg;
+		char err[256] = "";
+		if (ac->adapter->init && ac->adapter->init(ac, err) != 0) {
+			fprintf(stderr, "gatewayd: adapter %s: %s\n", ac->adapter->name, err);
+			ac->adapter = NULL;       /* not initialised: no fini */
+			return -2;
+		}
+	}
 	unsigned char seed[8];
 	if (RAND_bytes(seed, sizeof seed) != 1)
 		return -1;
@@ -341,6 +368,10 @@ static int worker_init(struct worker *w, int fd)
 
 static void worker_free(struct worker *w)
 {
+	for (size_t i = 0; w->actx && i < w->nactive; i++)
+		if (w->actx[i].adapter && w->actx[i].adapter->fini)
+			w->actx[i].adapter->fini(&w->actx[i]);
+	free(w->actx);
 	if (w->db)
 		db_pool_free(w->db);
 	if (w->http)
@@ -389,7 +420,8 @@ static int open_listener(const struct config *cfg)
 	return fd;
 }
 
-int server_run(const struct config *cfg, const struct route *routes, size_t nroutes)
+int server_run(const struct config *cfg, const struct route *routes, size_t nroutes,
+	       const struct adapter *const *active, size_t nactive)
 {
 	int rc = 1;
 	int fd = open_listener(cfg);
@@ -417,11 +449,14 @@ int server_run(const struct config *cfg, const struct route *routes, size_t nrou
 		ws[i].cfg = cfg;
 		ws[i].routes = routes;
 		ws[i].nroutes = nroutes;
+		ws[i].active = active;
+		ws[i].nactive = nactive;
 		ws[i].stop_pipe[0] = ws[i].stop_pipe[1] = -1;
-		if (worker_init(&ws[i], fd) != 0) {
+		int ir = worker_init(&ws[i], fd);
+		if (ir == -1)
 			fprintf(stderr, "gatewayd: cannot start event loop %d: %s\n", i, strerror(errno));
+		if (ir != 0)
 			goto out;
-		}
 	}
 	close(fd);
 	fd = -1;

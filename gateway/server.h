@@ -9,8 +9,10 @@
 #include "http.h"
 
 /* Serves until SIGTERM/SIGINT, then stops accepting, finishes in-flight requests (up to
- * cfg->shutdown_timeout seconds) and closes the pools. Returns a process exit code. */
-int server_run(const struct config *cfg, const struct route *routes, size_t nroutes);
+ * cfg->shutdown_timeout seconds) and closes the pools. Each event loop gets its own context of every
+ * active adapter (init before the loop starts, fini after it ends). Returns a process exit code. */
+int server_run(const struct config *cfg, const struct route *routes, size_t nroutes,
+	       const struct adapter *const *active, size_t nactive);
 
 /* Called by http.c when a request has been answered. */
 void server_request_done(struct req *r, int status);
@@ -19,5 +21,6 @@ int server_draining(const struct worker *w);
 struct db_pool *server_db(const struct worker *w);
 const struct config *server_config(const struct worker *w);
 size_t server_max_body(const struct worker *w);
+struct adapter_ctx *server_adapter_ctx(const struct worker *w, const struct adapter *a);
 
 #endif

@@ -1,0 +1,104 @@
+/* adapter.h — the payment adapter interface. An adapter is one `const struct adapter`: its name,
+ * kind, the payment methods it offers, and callbacks, the optional ones NULL. Outbound providers
+ * (card, wallet) implement create / fetch_status / notification / refund; terminal protocols and
+ * hosted pages bring their own inbound routes. The core calls adapters only through this struct and
+ * never includes an adapter's own header; adapters never touch the database (they call services). */
+#ifndef GW_ADAPTER_H
+#define GW_ADAPTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "http.h"
+
+struct event_base;
+struct config;
+
+enum adapter_kind { ADAPTER_CARD, ADAPTER_WALLET, ADAPTER_TERMINAL };
+
+/* What the core asks a provider to collect. Strings are borrowed for the duration of the call. */
+struct adapter_payment {
+	const char *id;             /* our payment id (uuid): the provider's order number / idempotence key */
+	long long number;           /* our public payment number */
+	int64_t amount;             /* kopecks, RUB */
+	const char *method;         /* card | sberpay | yoomoney | sbp */
+	const char *contract;
+	const char *email;          /* may be NULL */
+	const char *description;    /* e.g. "Пополнение счёта 12345" */
+	const char *return_url;     /* where the payer comes back after paying */
+};
+
+/* How a call to a provider ended. */
+enum adapter_outcome {
+	AO_OK = 0,                  /* the provider answered; see status */
+	AO_DECLINED,                /* the provider refused this payment (final) */
+	AO_UNAVAILABLE,             /* network error, timeout, 5xx: retry later with the same key */
+	AO_ERROR,                   /* configuration or protocol error (final); message says what */
+};
+
+/* The provider's view of a payment. */
+enum adapter_status { AS_UNKNOWN = 0, AS_PENDING, AS_SUCCEEDED, AS_FAILED, AS_CANCELED };
+
+struct adapter_reply {
+	enum adapter_outcome outcome;
+	enum adapter_status status;
+	char provider_id[129];      /* provider's id of the payment / order */
+	char confirmation_url[2048];/* create: where to send the payer */
+	int64_t amount;             /* as the provider reports it, kopecks; -1 when not reported */
+	char currency[4];           /* "RUB" / "643" normalised to "RUB"; "" when not reported */
+	char code[64];              /* provider's error / decline code, for failure_reason and logs */
+	char message[256];          /* one line for logs (never card data or secrets) */
+	json_t *raw;                /* sanitised provider message for payment_events; owned by the reply */
+};
+
+typedef void (*adapter_cb)(struct adapter_reply *r, void *arg);
+
+/* Per event loop: an adapter's state lives here (init fills state). */
+struct adapter_ctx {
+	const struct adapter *adapter;
+	struct event_base *base;
+	const struct config *cfg;
+	void *state;
+};
+
+/* An inbound notification as received on POST /v1/notifications/{adapter}. */
+struct adapter_notification {
+	const char *body;
+	size_t len;
+	const char *content_type;
+	const char *query;          /* raw query string or NULL */
+	const char *peer;           /* source address */
+};
+
+struct adapter {
+	const char *name;
+	enum adapter_kind kind;
+	const char *const *methods; /* NULL-terminated; NULL for terminal protocols */
+
+	/* Reads GATEWAY_<NAME>_* settings and prepares per-loop state. Returns 0, or -1 with err set. */
+	int (*init)(struct adapter_ctx *ctx, char err[256]);
+	void (*fini)(struct adapter_ctx *ctx);
+
+	/* Registers the payment with the provider; reply carries provider_id and confirmation_url. */
+	void (*create)(struct adapter_ctx *ctx, const struct adapter_payment *p, adapter_cb cb, void *arg);
+	/* Verifies a notification and names the provider payment it concerns (provider_id, 129 bytes).
+	 * Returns 0 when it is authentic enough to act on (the core then re-reads the status with
+	 * fetch_status before booking), -1 to ignore it. */
+	int (*notification)(struct adapter_ctx *ctx, const struct adapter_notification *n, char *provider_id);
+	/* Reads the provider's current status of a payment. */
+	void (*fetch_status)(struct adapter_ctx *ctx, const char *provider_id, adapter_cb cb, void *arg);
+	/* Refunds amount kopecks of a payment; key makes retries safe. */
+	void (*refund)(struct adapter_ctx *ctx, const char *provider_id, int64_t amount, const char *key, adapter_cb cb,
+		       void *arg);
+
+	/* Inbound HTTP routes the adapter serves (terminal protocols, hosted test pages). */
+	const struct route *routes;
+	size_t nroutes;
+};
+
+/* Frees what a reply owns (raw). */
+void adapter_reply_clear(struct adapter_reply *r);
+
+#endif
