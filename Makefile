@@ -8,7 +8,7 @@ WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wformat=2 -Wstrict-p
             -Wmissing-prototypes -Wvla -Wnull-dereference -Werror
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c17 -D_GNU_SOURCE $(WARN) -MMD -MP -Igateway -Iadapters -I$(BUILD)/gen \
-            -DGATEWAY_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 ifeq ($(SAN),1)
@@ -23,7 +23,7 @@ LIBOBJS  := $(filter-out $(BUILD)/gateway/main.o,$(OBJS))
 MIGRATIONS := $(sort $(wildcard schema/[0-9]*.sql))
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all run test asan unit clean deps
+.PHONY: all run test asan unit clean deps FORCE
 all: $(BUILD)/gatewayd
 
 deps:
@@ -32,7 +32,13 @@ deps:
 $(BUILD)/gatewayd: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: %.c
+# The version header changes only when the version does, so it rebuilds only its includers.
+$(BUILD)/gen/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define GATEWAY_VERSION "$(VERSION)"' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(BUILD)/%.o: %.c | $(BUILD)/gen/version.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -46,7 +52,7 @@ $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
 # Unit tests link the module objects they test (everything but main) with cmocka.
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
 unit: $(UNIT)
 

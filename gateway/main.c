@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "version.h"
 #include "import.h"
 #include "log.h"
 #include "metrics.h"

@@ -10,6 +10,7 @@
 
 #include "accounts.h"
 #include "config.h"
+#include "version.h"
 #include "crypto.h"
 #include "db.h"
 #include "health.h"
