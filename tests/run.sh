@@ -49,6 +49,7 @@ for t in "$BUILD"/tests/test_*; do
 done
 run_suite integration-foundation "$PY" tests/integration/test_foundation.py
 run_suite openapi-lint tests/lint_openapi.sh
+run_suite readme-config tests/check_readme.sh
 
 if [[ ${#failures[@]} -gt 0 ]]; then
 	printf 'failed suites: %s (logs in %s)\n' "${failures[*]}" "$log_dir"
