@@ -63,13 +63,15 @@ struct adapter_ctx {
 	void *state;
 };
 
-/* An inbound notification as received on POST /v1/notifications/{adapter}. */
+/* An inbound notification as received on POST /v1/notifications/{adapter}. Borrowed. */
 struct adapter_notification {
 	const char *body;
 	size_t len;
 	const char *content_type;
 	const char *query;          /* raw query string or NULL */
 	const char *peer;           /* source address */
+	const char *(*header)(const struct req *r, const char *name);   /* header(req, "X-…") */
+	const struct req *req;
 };
 
 struct adapter {
@@ -83,10 +85,11 @@ struct adapter {
 
 	/* Registers the payment with the provider; reply carries provider_id and confirmation_url. */
 	void (*create)(struct adapter_ctx *ctx, const struct adapter_payment *p, adapter_cb cb, void *arg);
-	/* Verifies a notification and names the provider payment it concerns (provider_id, 129 bytes).
-	 * Returns 0 when it is authentic enough to act on (the core then re-reads the status with
-	 * fetch_status before booking), -1 to ignore it. */
-	int (*notification)(struct adapter_ctx *ctx, const struct adapter_notification *n, char *provider_id);
+	/* Verifies a notification. Returns 0 when it is authentic, with out->provider_id naming the
+	 * payment (and out->status/amount/currency/raw as the message says); -1 to reject it. When the
+	 * adapter has fetch_status the core re-reads the status from the provider and acts on that
+	 * alone; otherwise (a signed notification is the provider's word) it acts on out. */
+	int (*notification)(struct adapter_ctx *ctx, const struct adapter_notification *n, struct adapter_reply *out);
 	/* Reads the provider's current status of a payment. */
 	void (*fetch_status)(struct adapter_ctx *ctx, const char *provider_id, adapter_cb cb, void *arg);
 	/* Refunds amount kopecks of a payment; key makes retries safe. */

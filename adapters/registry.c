@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+extern const struct adapter sandbox_adapter;
+
 const struct adapter *const adapters_all[] = {
+	&sandbox_adapter,
 	NULL,
 };
 const size_t adapters_count = sizeof adapters_all / sizeof adapters_all[0] - 1;
@@ -14,6 +17,19 @@ const struct adapter *adapter_find(const char *name)
 	for (size_t i = 0; i < adapters_count; i++)
 		if (strcmp(adapters_all[i]->name, name) == 0)
 			return adapters_all[i];
+	return NULL;
+}
+
+const struct adapter *adapter_for_method(const char *enabled, const char *method)
+{
+	for (size_t i = 0; i < adapters_count; i++) {
+		const struct adapter *a = adapters_all[i];
+		if (a->kind == ADAPTER_TERMINAL || !a->methods || !a->create || !adapter_enabled(enabled, a->name))
+			continue;
+		for (const char *const *m = a->methods; *m; m++)
+			if (strcmp(*m, method) == 0)
+				return a;
+	}
 	return NULL;
 }
 

@@ -17,6 +17,9 @@ const struct adapter *adapter_find(const char *name);
  * mounted; partners control access). Returns 0 or -1 with a message. */
 int adapters_check_enabled(const char *list, char err[256]);
 
+/* The first enabled card/wallet adapter offering method, or NULL. */
+const struct adapter *adapter_for_method(const char *enabled, const char *method);
+
 /* True when name is in the comma-separated list. */
 bool adapter_enabled(const char *list, const char *name);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 #include "money.h"
@@ -133,4 +134,107 @@ void accounts_upsert(struct db_pool *db, const struct account_input *in,
 	struct account_params p;
 	account_params(in, &p);
 	db_exec(db, &q_upsert, p.v, ACCOUNT_UPSERT_NPARAMS, on_upsert, u);
+}
+
+/* ---- lookup for the pay form ------------------------------------------------------------- */
+
+static struct db_stmt q_by_contract = {
+	"account_by_contract",
+	"SELECT contract, holder_name, status, balance, monthly_fee FROM accounts WHERE contract = $1", 1, 0};
+/* Open contracts first: a phone shared by an open and a closed contract means the open one. */
+static struct db_stmt q_by_phone = {
+	"account_by_phone",
+	"SELECT contract, holder_name, status, balance, monthly_fee FROM accounts WHERE phone = $1"
+	" ORDER BY status = 'closed', contract LIMIT 3",
+	1, 0};
+
+struct lookup_ctx {
+	void (*done)(enum lookup_result res, const struct account_view *v, void *arg);
+	void *arg;
+};
+
+static void on_lookup(const struct db_result *r, void *arg)
+{
+	struct lookup_ctx *l = arg;
+	struct account_view v;
+	memset(&v, 0, sizeof v);
+	enum lookup_result res;
+	if (r->status != DB_OK) {
+		res = LOOKUP_UNAVAILABLE;
+	} else if (PQntuples(r->res) == 0) {
+		res = LOOKUP_NOT_FOUND;
+	} else if (PQntuples(r->res) > 1 && strcmp(db_value(r->res, 1, 2), "closed") != 0) {
+		res = LOOKUP_AMBIGUOUS;
+	} else {
+		long long bal = 0, fee = 0;
+		snprintf(v.contract, sizeof v.contract, "%s", db_value(r->res, 0, 0));
+		if (ident_mask_name(db_value(r->res, 0, 1), v.holder_masked, sizeof v.holder_masked) != 0)
+			v.holder_masked[0] = '\0';
+		snprintf(v.status, sizeof v.status, "%s", db_value(r->res, 0, 2));
+		db_int64(r->res, 0, 3, &bal);
+		db_int64(r->res, 0, 4, &fee);
+		v.balance = bal;
+		v.monthly_fee = fee;
+		res = LOOKUP_FOUND;
+	}
+	l->done(res, res == LOOKUP_FOUND ? &v : NULL, l->arg);
+	free(l);
+}
+
+void accounts_lookup(struct db_pool *db, const char *contract, const char *phone,
+		     void (*done)(enum lookup_result res, const struct account_view *v, void *arg), void *arg)
+{
+	struct lookup_ctx *l = malloc(sizeof *l);
+	if (!l) {
+		done(LOOKUP_UNAVAILABLE, NULL, arg);
+		return;
+	}
+	l->done = done;
+	l->arg = arg;
+	const char *param = contract ? contract : phone;
+	db_exec(db, contract ? &q_by_contract : &q_by_phone, &param, 1, on_lookup, l);
+}
+
+int64_t accounts_days_left(int64_t balance, int64_t monthly_fee, int days_in_month)
+{
+	if (monthly_fee <= 0)
+		return -1;
+	if (balance <= 0)
+		return 0;
+	/* balance < 2^63 / 31 in any real account; guard anyway rather than overflow */
+	if (balance > INT64_MAX / days_in_month)
+		return INT64_MAX / monthly_fee;
+	return balance * days_in_month / monthly_fee;
+}
+
+int64_t accounts_recommended_amount(int64_t balance, int64_t monthly_fee, int64_t min, int64_t max)
+{
+	int64_t need;
+	if (monthly_fee <= 0)
+		need = balance < 0 ? -balance : min;
+	else if (balance >= monthly_fee || balance > INT64_MAX / 2)
+		need = monthly_fee;
+	else
+		need = monthly_fee - balance;         /* balance may be negative: the debt is included */
+	if (need > max)
+		need = max;
+	if (need % 100)
+		need += 100 - need % 100;             /* up to whole roubles */
+	if (need < min)
+		need = min;
+	if (need > max)
+		need = max;
+	return need;
+}
+
+int accounts_days_in_current_month(void)
+{
+	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	time_t now = time(NULL) + 3 * 3600;       /* Europe/Moscow is UTC+3 all year */
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	int y = tm.tm_year + 1900;
+	if (tm.tm_mon == 1 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return days[tm.tm_mon];
 }

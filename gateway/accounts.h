@@ -46,4 +46,33 @@ void account_params(const struct account_input *in, struct account_params *p);
 void accounts_upsert(struct db_pool *db, const struct account_input *in,
 		     void (*done)(bool ok, bool created, int64_t balance, const char *reason, void *arg), void *arg);
 
+/* What the pay form may see of a subscriber. */
+struct account_view {
+	char contract[IDENT_CONTRACT_BUFSZ];
+	char holder_masked[ACCOUNT_NAME_MAX * 4 + 1];
+	char status[16];
+	int64_t balance;
+	int64_t monthly_fee;
+};
+
+enum lookup_result { LOOKUP_FOUND, LOOKUP_NOT_FOUND, LOOKUP_AMBIGUOUS, LOOKUP_UNAVAILABLE };
+
+/* Finds a subscriber by normalised contract or, when contract is NULL, by E.164 phone. A phone
+ * shared by several open contracts is LOOKUP_AMBIGUOUS (the payer must give the contract). The view
+ * is valid during the callback. Called once, later. */
+void accounts_lookup(struct db_pool *db, const char *contract, const char *phone,
+		     void (*done)(enum lookup_result res, const struct account_view *v, void *arg), void *arg);
+
+/* Whole days of service the balance pays for when the monthly fee is charged daily in equal shares
+ * over a month of days_in_month days: floor(balance * days / fee); 0 for no money; -1 when fee is 0
+ * (no tariff: unlimited). */
+int64_t accounts_days_left(int64_t balance, int64_t monthly_fee, int days_in_month);
+
+/* What to suggest paying: enough for the next month (fee - balance; a full month's fee when the
+ * balance already covers it), rounded up to whole roubles, kept within [min, max]. Kopecks. */
+int64_t accounts_recommended_amount(int64_t balance, int64_t monthly_fee, int64_t min, int64_t max);
+
+/* Days in the current month in Moscow time (the provider's billing calendar). */
+int accounts_days_in_current_month(void);
+
 #endif

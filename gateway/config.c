@@ -2,6 +2,8 @@
  * Every variable the service reads is listed in config_vars[], which also generates the README table. */
 #include "config.h"
 
+#include "money.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -27,6 +29,12 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_TLS_CERT", "", false, "PEM certificate chain to serve HTTPS natively (with GATEWAY_TLS_KEY)"},
 	{"GATEWAY_TLS_KEY", "", true, "PEM private key for GATEWAY_TLS_CERT"},
 	{"GATEWAY_LOG_LEVEL", "info", false, "`debug`, `info`, `warn` or `error`"},
+	{"GATEWAY_AMOUNT_MIN", "1.00", false, "smallest web payment, roubles"},
+	{"GATEWAY_AMOUNT_MAX", "100000.00", false, "largest web payment, roubles"},
+	{"GATEWAY_RETURN_HOSTS", "host of GATEWAY_PUBLIC_URL", false, "hosts a payment's `return_url` may point to, comma separated"},
+	{"GATEWAY_LOOKUP_RATE", "30", false, "account lookups per minute per client address (429 beyond)"},
+	{"GATEWAY_LOOKUP_BURST", "10", false, "account lookups a client may make at once before the rate applies"},
+	{"GATEWAY_SANDBOX_SECRET", "random per process", true, "HMAC key of the sandbox acquirer's notifications"},
 };
 const size_t config_nvars = sizeof config_vars / sizeof config_vars[0];
 
@@ -189,6 +197,8 @@ void config_free(struct config *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->log_level);
+	free(c->return_hosts);
+	free(c->sandbox_secret);
 	memset(c, 0, sizeof *c);
 }
 
@@ -202,6 +212,28 @@ static char *default_mail_url(void)
 	if (s)
 		snprintf(s, n, "file://%s/var/mail", cwd);
 	return s;
+}
+
+/* Reads a rouble amount ("1.00") into kopecks. */
+static int money_var(const char *name, int64_t def, int64_t *out, char err[CONFIG_ERRSZ])
+{
+	const char *v = getenv(name);
+	if (!v || !*v) {
+		*out = def;
+		return 0;
+	}
+	if (money_parse(v, out) != MONEY_OK)
+		return fail(err, "%s=%.40s: expected roubles like 100.00", name, v);
+	return 0;
+}
+
+/* The host part of an http(s) URL, as a new string. */
+static char *url_host(const char *url)
+{
+	const char *p = strstr(url, "://");
+	p = p ? p + 3 : url;
+	size_t n = strcspn(p, ":/?#");
+	return strndup(p, n);
 }
 
 static int int_var(const char *name, long min, long max, long def, long *out, char err[CONFIG_ERRSZ])
@@ -286,6 +318,22 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		goto fail;
 	}
 
+	if (money_var("GATEWAY_AMOUNT_MIN", 100, &c->amount_min, err) != 0 ||
+	    money_var("GATEWAY_AMOUNT_MAX", 10000000, &c->amount_max, err) != 0)
+		goto fail;
+	if (c->amount_min < 1 || c->amount_max < c->amount_min) {
+		fail(err, "GATEWAY_AMOUNT_MIN must be at least 0.01 and not above GATEWAY_AMOUNT_MAX");
+		goto fail;
+	}
+	c->return_hosts = getvar("GATEWAY_RETURN_HOSTS", false, NULL, err, &bad);
+	if (bad)
+		goto fail;
+	if (!c->return_hosts && !(c->return_hosts = url_host(c->public_url)))
+		goto fail;
+	c->sandbox_secret = getvar("GATEWAY_SANDBOX_SECRET", true, NULL, err, &bad);
+	if (bad)
+		goto fail;
+
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu < 1)
 		ncpu = 1;
@@ -304,6 +352,12 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	if (int_var("GATEWAY_SHUTDOWN_TIMEOUT", 0, 3600, 10, &v, err) != 0)
 		goto fail;
 	c->shutdown_timeout = (int)v;
+	if (int_var("GATEWAY_LOOKUP_RATE", 1, 100000, 30, &v, err) != 0)
+		goto fail;
+	c->lookup_rate = (int)v;
+	if (int_var("GATEWAY_LOOKUP_BURST", 1, 100000, 10, &v, err) != 0)
+		goto fail;
+	c->lookup_burst = (int)v;
 	const char *mb = getenv("GATEWAY_MAX_BODY");
 	c->max_body = 64 * 1024;
 	if (mb && *mb && config_parse_size(mb, 16 * 1024 * 1024, &c->max_body) != 0) {

@@ -25,6 +25,12 @@ struct config {
 	int shutdown_timeout;     /* GATEWAY_SHUTDOWN_TIMEOUT: seconds to finish in-flight requests */
 	int db_timeout_ms;        /* GATEWAY_DB_TIMEOUT_MS: wait for a free connection */
 	char *log_level;          /* GATEWAY_LOG_LEVEL: debug|info|warn|error */
+	int64_t amount_min;       /* GATEWAY_AMOUNT_MIN: smallest web payment, kopecks */
+	int64_t amount_max;       /* GATEWAY_AMOUNT_MAX: largest web payment, kopecks */
+	char *return_hosts;       /* GATEWAY_RETURN_HOSTS: hosts return_url may point to, comma separated */
+	int lookup_rate;          /* GATEWAY_LOOKUP_RATE: account lookups per minute per client address */
+	int lookup_burst;         /* GATEWAY_LOOKUP_BURST: lookups allowed at once before the rate applies */
+	char *sandbox_secret;     /* GATEWAY_SANDBOX_SECRET(_FILE): signs the sandbox's notifications */
 };
 
 /* One row of the configuration reference: every variable the service reads. */

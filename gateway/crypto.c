@@ -5,6 +5,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 bool crypto_secret_equal(const char *given, const char *expected)
@@ -30,5 +31,20 @@ int crypto_random_hex(char *out, size_t nbytes)
 		out[2 * i + 1] = hex[buf[i] & 15];
 	}
 	out[2 * nbytes] = '\0';
+	return 0;
+}
+
+int crypto_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (!HMAC(EVP_sha256(), key, (int)keylen, data, len, md, &n) || n != 32)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
 	return 0;
 }

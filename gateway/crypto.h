@@ -13,4 +13,8 @@ bool crypto_secret_equal(const char *given, const char *expected);
  * (size >= 2*nbytes+1). Returns 0, or -1 if the RNG failed. */
 int crypto_random_hex(char *out, size_t nbytes);
 
+/* Writes the lowercase hex HMAC-SHA256 of data under key (64 characters + NUL) into out.
+ * Returns 0, or -1 on failure. */
+int crypto_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len, char out[65]);
+
 #endif

@@ -116,7 +116,7 @@ void http_reply_raw(struct req *r, int status, const char *content_type, const c
 
 void http_reply_json(struct req *r, int status, json_t *body)
 {
-	char *s = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	if (!s) {
 		static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";

@@ -46,6 +46,7 @@ struct req {
 	bool query_parsed;
 	char peer[48];            /* client address, text */
 	const char *log_payment;  /* payment id to put on the access-log line, if any (borrowed) */
+	char log_id[40];          /* storage a handler may point log_payment at */
 };
 
 /* Accessors. Strings are borrowed from the request and valid until its reply. */

@@ -19,6 +19,9 @@ static const struct {
 	[M_DB_UNAVAILABLE] = {"gateway_db_unavailable_total", "counter", "queries refused or lost because the database was unreachable"},
 	[M_DB_RECONNECTS] = {"gateway_db_reconnects_total", "counter", "PostgreSQL connections (re)established"},
 	[M_RATE_LIMITED] = {"gateway_rate_limited_total", "counter", "requests refused by a rate limit"},
+	[M_NOTIFY_REJECTED] = {"gateway_notifications_rejected_total", "counter", "provider notifications that failed verification"},
+	[M_PAYMENTS_CREATED] = {"gateway_web_payments_created_total", "counter", "web payments handed to a provider"},
+	[M_PAYMENTS_PROVIDER_FAILED] = {"gateway_web_payments_provider_failed_total", "counter", "web payments the provider refused or did not answer at creation"},
 };
 
 static _Atomic int64_t values[M__COUNT];

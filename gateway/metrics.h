@@ -17,6 +17,9 @@ enum metric_id {
 	M_DB_UNAVAILABLE,       /* counter */
 	M_DB_RECONNECTS,        /* counter */
 	M_RATE_LIMITED,         /* counter */
+	M_NOTIFY_REJECTED,      /* counter: provider notifications that failed verification */
+	M_PAYMENTS_CREATED,     /* counter: web payments handed to a provider */
+	M_PAYMENTS_PROVIDER_FAILED, /* counter: web payments the provider refused or did not answer */
 	M__COUNT
 };
 

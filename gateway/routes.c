@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "money.h"
 #include "registry.h"
+#include "routes_web.h"
 
 /* ---- probes ----------------------------------------------------------------------------- */
 
@@ -153,6 +154,10 @@ static const struct route core_routes[] = {
 	{"GET", "/metrics", h_metrics, NULL},
 	{"GET", "/version", h_version, NULL},
 	{"POST", "/v1/internal/accounts", h_account_upsert, NULL},
+	{"GET", "/v1/accounts/lookup", h_account_lookup, NULL},
+	{"POST", "/v1/payments", h_payment_create, NULL},
+	{"GET", "/v1/payments/{id}", h_payment_get, NULL},
+	{"POST", "/v1/notifications/{adapter}", h_notification, NULL},
 };
 
 struct route *routes_build(const char *enabled, size_t *nroutes, const struct adapter ***active, size_t *nactive,

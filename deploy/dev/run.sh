@@ -24,7 +24,8 @@ export GATEWAY_DATABASE_URL=${GATEWAY_DATABASE_URL:-$url}
 export GATEWAY_LISTEN=${GATEWAY_LISTEN:-127.0.0.1:8080}
 export GATEWAY_PUBLIC_URL=${GATEWAY_PUBLIC_URL:-http://$GATEWAY_LISTEN}
 export GATEWAY_MAIL_URL=${GATEWAY_MAIL_URL:-file://$root/var/mail}
-export GATEWAY_ADAPTERS=${GATEWAY_ADAPTERS:-}
+export GATEWAY_ADAPTERS=${GATEWAY_ADAPTERS:-sandbox}
+export GATEWAY_SANDBOX_SECRET=${GATEWAY_SANDBOX_SECRET:-dev-sandbox-secret-not-for-production}
 
 build/gatewayd migrate
 /usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1 -d "$GATEWAY_DATABASE_URL" -f deploy/dev/demo.sql

@@ -1,0 +1,12 @@
+/* routes_web.h — handlers of the pay-without-login path: account lookup, payments, notifications. */
+#ifndef GW_ROUTES_WEB_H
+#define GW_ROUTES_WEB_H
+
+#include "http.h"
+
+void h_account_lookup(struct req *r);
+void h_payment_create(struct req *r);
+void h_payment_get(struct req *r);
+void h_notification(struct req *r);
+
+#endif
