@@ -48,6 +48,7 @@ for t in "$BUILD"/tests/test_*; do
 	run_suite "unit-$(basename "$t")" env CMOCKA_MESSAGE_OUTPUT=TAP "$t"
 done
 run_suite integration-foundation "$PY" tests/integration/test_foundation.py
+run_suite integration-web "$PY" tests/integration/test_web.py
 run_suite openapi-lint tests/lint_openapi.sh
 run_suite readme-config tests/check_readme.sh
 
