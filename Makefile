@@ -1,7 +1,7 @@
 # gatewayd — build, run, test. `make run` and `make test` install what is missing first.
 BUILD    ?= build
 CC       ?= cc
-PKGS     := libevent openssl libpq jansson
+PKGS     := libevent openssl libpq jansson libcurl
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wformat=2 -Wstrict-prototypes \
@@ -44,15 +44,18 @@ $(BUILD)/%.o: %.c | $(BUILD)/gen/version.h
 
 $(BUILD)/gen/migrations.c: $(MIGRATIONS) schema/embed.sh
 	@mkdir -p $(dir $@)
-	schema/embed.sh $@ $(MIGRATIONS)
+	@echo "  GEN  $@"
+	@schema/embed.sh $@ $(MIGRATIONS)
 
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC   $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 # Unit tests link the module objects they test (everything but main) with cmocka.
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
+	@echo "  TEST $@"
+	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
 unit: $(UNIT)
 
