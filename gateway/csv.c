@@ -79,12 +79,12 @@ int csv_read(struct csv_reader *rd, char err[128])
 		}
 		if (c == ',' || c == '\n' || c == EOF) {
 			rd->buf[len++] = '\0';
-			if (nf + 1 > CSV_MAX_FIELDS) {
-				snprintf(err, 128, "line %ld: more than %d fields", rd->line, CSV_MAX_FIELDS);
-				return -1;
-			}
 			nf++;
 			if (c == ',') {
+				if (nf >= CSV_MAX_FIELDS) {
+					snprintf(err, 128, "line %ld: more than %d fields", rd->line, CSV_MAX_FIELDS);
+					return -1;
+				}
 				rd->off[nf] = len;
 				st = FIELD_START;
 				continue;
