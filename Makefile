@@ -18,9 +18,10 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 
 SRCS     := $(wildcard gateway/*.c) $(wildcard adapters/*.c)
-OBJS     := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
+OBJS     := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o $(BUILD)/gen/web_assets.o
 LIBOBJS  := $(filter-out $(BUILD)/gateway/main.o,$(OBJS))
 MIGRATIONS := $(sort $(wildcard schema/[0-9]*.sql))
+WEB      := $(sort $(wildcard gateway/web/*.html gateway/web/*.css gateway/web/*.js))
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .PHONY: all run test asan unit clean deps FORCE
@@ -30,7 +31,8 @@ deps:
 	@deploy/dev/deps.sh build
 
 $(BUILD)/gatewayd: $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD   $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The version header changes only when the version does, so it rebuilds only its includers.
 $(BUILD)/gen/version.h: FORCE
@@ -40,14 +42,20 @@ $(BUILD)/gen/version.h: FORCE
 
 $(BUILD)/%.o: %.c | $(BUILD)/gen/version.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC   $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/gen/migrations.c: $(MIGRATIONS) schema/embed.sh
+$(BUILD)/gen/migrations.c: $(MIGRATIONS) gateway/embed.sh
 	@mkdir -p $(dir $@)
 	@echo "  GEN  $@"
-	@schema/embed.sh $@ $(MIGRATIONS)
+	@gateway/embed.sh $@ migrations $(MIGRATIONS)
 
-$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+$(BUILD)/gen/web_assets.c: $(WEB) gateway/embed.sh
+	@mkdir -p $(dir $@)
+	@echo "  GEN  $@"
+	@gateway/embed.sh $@ web_assets $(WEB)
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	@echo "  CC   $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
 

@@ -85,15 +85,15 @@ int migrate_pending(PGconn *c)
 	int exists = strcmp(PQgetvalue(e, 0, 0), "t") == 0;
 	PQclear(e);
 	if (!exists)
-		return (int)nmigrations;
+		return (int)migrations_count;
 	PGresult *r = read_applied(c);
 	if (!r) {
 		fprintf(stderr, "gatewayd: cannot read schema_migrations\n");
 		return -1;
 	}
 	int pending = 0;
-	for (size_t i = 0; i < nmigrations; i++)
-		if (!applied_sum(r, migrations[i].version))
+	for (size_t i = 0; i < migrations_count; i++)
+		if (!applied_sum(r, atoi(migrations[i].name)))
 			pending++;
 	PQclear(r);
 	return pending;
@@ -120,11 +120,12 @@ int migrate_run(const char *conninfo, int quiet)
 		goto unlock;
 	}
 	int applied = 0;
-	for (size_t i = 0; i < nmigrations; i++) {
-		const struct migration *m = &migrations[i];
+	for (size_t i = 0; i < migrations_count; i++) {
+		const struct embedded_file *m = &migrations[i];
+		int version = atoi(m->name);      /* "006_web_payments.sql" -> 6 */
 		char sum[65] = "";
-		sha256_hex(m->sql, m->len, sum);
-		const char *have = applied_sum(r, m->version);
+		sha256_hex(m->data, m->len, sum);
+		const char *have = applied_sum(r, version);
 		if (have) {
 			if (strcmp(have, sum) != 0) {
 				fprintf(stderr,
@@ -136,7 +137,7 @@ int migrate_run(const char *conninfo, int quiet)
 		}
 		if (exec_ok(c, "BEGIN", "begin") != 0)
 			goto unlock;
-		PGresult *x = PQexec(c, m->sql);
+		PGresult *x = PQexec(c, m->data);
 		if (PQresultStatus(x) != PGRES_COMMAND_OK && PQresultStatus(x) != PGRES_TUPLES_OK) {
 			fprintf(stderr, "gatewayd: migration %s failed: %s", m->name, PQresultErrorMessage(x));
 			PQclear(x);
@@ -145,7 +146,7 @@ int migrate_run(const char *conninfo, int quiet)
 		}
 		PQclear(x);
 		char ver[16];
-		snprintf(ver, sizeof ver, "%d", m->version);
+		snprintf(ver, sizeof ver, "%d", version);
 		const char *params[3] = {ver, m->name, sum};
 		x = PQexecParams(c, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", 3, NULL,
 				 params, NULL, NULL, 0);
@@ -162,7 +163,7 @@ int migrate_run(const char *conninfo, int quiet)
 			printf("applied %s\n", m->name);
 	}
 	if (!quiet)
-		printf("schema is up to date (%zu migrations, %d applied now)\n", nmigrations, applied);
+		printf("schema is up to date (%zu migrations, %d applied now)\n", migrations_count, applied);
 	rc = 0;
 unlock:
 	exec_ok(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", "release the migration lock");

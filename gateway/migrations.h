@@ -7,14 +7,7 @@
 
 #include <libpq-fe.h>
 
-struct migration {
-	int version;
-	const char *name;
-	const char *sql;
-	size_t len;
-};
-extern const struct migration migrations[];
-extern const size_t nmigrations;
+#include "embedded.h"   /* migrations[], migrations_count: schema/NNN_name.sql, in order */
 
 /* Connects (blocking; for command-line use and start-up checks only, never on the event loop)
  * with a 5 s connect timeout. Returns NULL and prints a one-line error on failure. */

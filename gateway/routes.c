@@ -158,6 +158,10 @@ static const struct route core_routes[] = {
 	{"POST", "/v1/payments", h_payment_create, NULL},
 	{"GET", "/v1/payments/{id}", h_payment_get, NULL},
 	{"POST", "/v1/notifications/{adapter}", h_notification, NULL},
+	{"GET", "/v1/payment-methods", h_payment_methods, NULL},
+	{"GET", "/pay", h_pay_form, NULL},
+	{"GET", "/pay/result", h_pay_result, NULL},
+	{"GET", "/pay/{file}", h_pay_asset, NULL},
 };
 
 struct route *routes_build(const char *enabled, size_t *nroutes, const struct adapter ***active, size_t *nactive,

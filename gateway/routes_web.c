@@ -10,6 +10,8 @@
 #include <event2/http.h>
 
 #include "accounts.h"
+#include "crypto.h"
+#include "embedded.h"
 #include "config.h"
 #include "db.h"
 #include "ident.h"
@@ -371,4 +373,79 @@ void h_notification(struct req *r)
 	} else {
 		on_verdict(&rep, n);
 	}
+}
+
+/* ---- the pay form: methods and static assets ---------------------------------------------- */
+
+void h_payment_methods(struct req *r)
+{
+	const struct config *cfg = req_config(r);
+	static const char *const all[] = {"card", "sberpay", "yoomoney", "sbp"};
+	json_t *methods = json_array();
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		const struct adapter *a = adapter_for_method(cfg->adapters, all[i]);
+		if (a && req_adapter_ctx(r, a))
+			json_array_append_new(methods, json_string(all[i]));
+	}
+	char lo[MONEY_BUFSZ], hi[MONEY_BUFSZ];
+	http_reply_json(r, 200, json_pack("{s:o,s:s,s:s}", "methods", methods, "amount_min",
+					  money_format(cfg->amount_min, lo), "amount_max", money_format(cfg->amount_max, hi)));
+}
+
+static char etags[64][20];
+static pthread_once_t etags_once = PTHREAD_ONCE_INIT;
+
+static void etags_init(void)
+{
+	for (size_t i = 0; i < web_assets_count && i < 64; i++) {
+		char h[65];
+		if (crypto_hmac_sha256_hex("etag", 4, web_assets[i].data, web_assets[i].len, h) == 0)
+			snprintf(etags[i], sizeof etags[i], "\"%.16s\"", h);
+	}
+}
+
+static void send_asset(struct req *r, const char *name)
+{
+	pthread_once(&etags_once, etags_init);
+	for (size_t i = 0; i < web_assets_count && i < 64; i++) {
+		const struct embedded_file *f = &web_assets[i];
+		if (strcmp(f->name, name) != 0)
+			continue;
+		const char *ext = strrchr(name, '.');
+		const char *type = !ext ? "application/octet-stream"
+				   : strcmp(ext, ".html") == 0 ? "text/html; charset=utf-8"
+				   : strcmp(ext, ".css") == 0	? "text/css; charset=utf-8"
+				   : strcmp(ext, ".js") == 0	? "text/javascript; charset=utf-8"
+								: "application/octet-stream";
+		http_header(r, "Cache-Control", "no-cache");
+		http_header(r, "ETag", etags[i]);
+		http_header(r, "Content-Security-Policy",
+			    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+			    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+		http_header(r, "Referrer-Policy", "same-origin");
+		http_header(r, "X-Frame-Options", "DENY");
+		const char *inm = req_header(r, "If-None-Match");
+		if (inm && strcmp(inm, etags[i]) == 0) {
+			http_reply_raw(r, 304, type, "", 0);
+			return;
+		}
+		http_reply_raw(r, 200, type, f->data, f->len);
+		return;
+	}
+	http_reply_error(r, 404, "not_found", "there is nothing at this address");
+}
+
+void h_pay_form(struct req *r) { send_asset(r, "pay.html"); }
+void h_pay_result(struct req *r) { send_asset(r, "result.html"); }
+
+void h_pay_asset(struct req *r)
+{
+	const char *name = req_param(r, 0);
+	/* only the form's own scripts and styles; the HTML pages have their own addresses */
+	const char *ext = name ? strrchr(name, '.') : NULL;
+	if (!ext || (strcmp(ext, ".js") != 0 && strcmp(ext, ".css") != 0)) {
+		http_reply_error(r, 404, "not_found", "there is nothing at this address");
+		return;
+	}
+	send_asset(r, name);
 }

@@ -8,5 +8,9 @@ void h_account_lookup(struct req *r);
 void h_payment_create(struct req *r);
 void h_payment_get(struct req *r);
 void h_notification(struct req *r);
+void h_payment_methods(struct req *r);
+void h_pay_form(struct req *r);
+void h_pay_result(struct req *r);
+void h_pay_asset(struct req *r);
 
 #endif
