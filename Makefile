@@ -11,6 +11,11 @@ CFLAGS   += -std=c17 -D_GNU_SOURCE $(WARN) -MMD -MP -Igateway -Iadapters -I$(BUI
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
+ifeq ($(SAN),fuzz)
+CC       := clang
+CFLAGS   += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=address,undefined
+endif
 ifeq ($(SAN),1)
 CC       := clang
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -23,8 +28,10 @@ LIBOBJS  := $(filter-out $(BUILD)/gateway/main.o,$(OBJS))
 MIGRATIONS := $(sort $(wildcard schema/[0-9]*.sql))
 WEB      := $(sort $(wildcard gateway/web/*.html gateway/web/*.css gateway/web/*.js))
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+FUZZERS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
 
-.PHONY: all run test asan unit clean deps FORCE
+.PHONY: all run test asan unit fuzz fuzz-build clean deps FORCE
 all: $(BUILD)/gatewayd
 
 deps:
@@ -67,6 +74,19 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS)
 
 unit: $(UNIT)
 
+# libFuzzer targets (built with SAN=fuzz into build/fuzz): one per parser.
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ $@"
+	@$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+fuzz-build: $(FUZZERS)
+
+fuzz:
+	@deploy/dev/deps.sh test
+	@$(MAKE) --no-print-directory BUILD=build/fuzz SAN=fuzz fuzz-build
+	@tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) --merge
+
 run:
 	@deploy/dev/deps.sh build
 	@$(MAKE) --no-print-directory all
@@ -76,6 +96,7 @@ test:
 	@deploy/dev/deps.sh test
 	@deploy/dev/deps.sh npm
 	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory BUILD=build/fuzz SAN=fuzz fuzz-build
 	@BUILD=$(BUILD) tests/run.sh
 
 asan:

@@ -50,6 +50,7 @@ done
 run_suite integration-foundation "$PY" tests/integration/test_foundation.py
 run_suite integration-web "$PY" tests/integration/test_web.py
 run_suite e2e-browser "$PY" tests/e2e/test_e2e.py
+run_suite fuzz-smoke tests/fuzz/run.sh build/fuzz 5
 run_suite openapi-lint tests/lint_openapi.sh
 run_suite readme-config tests/check_readme.sh
 
