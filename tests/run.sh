@@ -52,6 +52,7 @@ run_suite integration-web "$PY" tests/integration/test_web.py
 run_suite e2e-browser "$PY" tests/e2e/test_e2e.py
 run_suite fuzz-smoke tests/fuzz/run.sh build/fuzz 5
 run_suite openapi-lint tests/lint_openapi.sh
+run_suite contract node tests/contract/validate.js "$BUILD/test-logs/contract"
 run_suite readme-config tests/check_readme.sh
 
 if [[ ${#failures[@]} -gt 0 ]]; then

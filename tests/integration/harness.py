@@ -27,6 +27,28 @@ def free_port():
     return port
 
 
+CONTRACT_DIR = os.environ.get("CONTRACT_DIR", os.path.join(BUILD, "test-logs", "contract"))
+
+
+def record_exchange(method, path, status, headers, body):
+    """Every response a test sees is kept, so tests/contract/validate.js can check it against
+    openapi.yaml: the spec cannot claim what the service does not do."""
+    try:
+        os.makedirs(CONTRACT_DIR, exist_ok=True)
+        rec = {"method": method, "path": path.split("?", 1)[0], "status": status,
+               "content_type": headers.get("content-type", ""), "suite": os.path.basename(sys.argv[0])}
+        if rec["content_type"].startswith("application/json") and body:
+            try:
+                rec["body"] = json.loads(body)
+            except ValueError:
+                rec["body_invalid"] = body[:200].decode("utf-8", "replace")
+        name = "%s-%d.jsonl" % (os.path.splitext(rec["suite"])[0], os.getpid())
+        with open(os.path.join(CONTRACT_DIR, name), "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    except OSError:
+        pass
+
+
 class Postgres:
     """A throwaway cluster under a temp dir, started on a free port; stop() removes it."""
 
@@ -131,7 +153,9 @@ class Gateway:
             c.request(method, path, body=body, headers=headers or {})
             r = c.getresponse()
             data = r.read()
-            return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
+            hdrs = dict((k.lower(), v) for k, v in r.getheaders())
+            record_exchange(method, path, r.status, hdrs, data)
+            return r.status, hdrs, data
         finally:
             c.close()
 
