@@ -1,7 +1,7 @@
 # gatewayd — build, run, test. `make run` and `make test` install what is missing first.
 BUILD    ?= build
 CC       ?= cc
-PKGS     := libevent openssl libpq jansson libcurl
+PKGS     := libevent libevent_openssl openssl libpq jansson libcurl
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wformat=2 -Wstrict-prototypes \
@@ -31,7 +31,7 @@ UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/tes
 FUZZERS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all run test asan unit fuzz fuzz-build clean deps FORCE
+.PHONY: all run test asan unit fuzz fuzz-build bench clean deps FORCE
 all: $(BUILD)/gatewayd
 
 deps:
@@ -86,6 +86,11 @@ fuzz:
 	@deploy/dev/deps.sh test
 	@$(MAKE) --no-print-directory BUILD=build/fuzz SAN=fuzz fuzz-build
 	@tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) --merge
+
+bench:
+	@deploy/dev/deps.sh test
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench.py
 
 run:
 	@deploy/dev/deps.sh build

@@ -30,6 +30,15 @@ struct adapter_payment {
 	const char *return_url;     /* where the payer comes back after paying */
 };
 
+/* A refund the core asks a provider for. Strings are borrowed for the duration of the call. */
+struct adapter_refund {
+	const char *provider_id;    /* the payment's id at the provider */
+	int64_t amount;             /* kopecks to return now */
+	int64_t refunded;           /* kopecks of this payment we have booked as refunded before: a provider
+				     * without idempotence keys compares its own total with it */
+	const char *key;            /* stable across retries of this refund (our refund id) */
+};
+
 /* How a call to a provider ended. */
 enum adapter_outcome {
 	AO_OK = 0,                  /* the provider answered; see status */
@@ -92,9 +101,8 @@ struct adapter {
 	int (*notification)(struct adapter_ctx *ctx, const struct adapter_notification *n, struct adapter_reply *out);
 	/* Reads the provider's current status of a payment. */
 	void (*fetch_status)(struct adapter_ctx *ctx, const char *provider_id, adapter_cb cb, void *arg);
-	/* Refunds amount kopecks of a payment; key makes retries safe. */
-	void (*refund)(struct adapter_ctx *ctx, const char *provider_id, int64_t amount, const char *key, adapter_cb cb,
-		       void *arg);
+	/* Refunds rf->amount kopecks of a payment; on AO_OK with AS_SUCCEEDED the money went back. */
+	void (*refund)(struct adapter_ctx *ctx, const struct adapter_refund *rf, adapter_cb cb, void *arg);
 
 	/* Inbound HTTP routes the adapter serves (terminal protocols, hosted test pages). */
 	const struct route *routes;

@@ -5,9 +5,19 @@
 #include <string.h>
 
 extern const struct adapter sandbox_adapter;
+extern const struct adapter rbs_adapter;
+extern const struct adapter yookassa_adapter;
+extern const struct adapter osmp_adapter;
+extern const struct adapter sber_online_adapter;
+extern const struct adapter partner_json_adapter;
 
 const struct adapter *const adapters_all[] = {
 	&sandbox_adapter,
+	&rbs_adapter,             /* card: first enabled adapter offering a method wins */
+	&yookassa_adapter,
+	&osmp_adapter,
+	&sber_online_adapter,
+	&partner_json_adapter,
 	NULL,
 };
 const size_t adapters_count = sizeof adapters_all / sizeof adapters_all[0] - 1;

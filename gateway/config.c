@@ -19,6 +19,17 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_PUBLIC_URL", "http://127.0.0.1:8080", false, "base URL used in redirects, emails and receipt links"},
 	{"GATEWAY_MAIL_URL", "file://$PWD/var/mail", false, "`smtp://host:port`, `smtps://…`, or `file:///dir` (one .eml per mail)"},
 	{"GATEWAY_MAIL_FROM", "receipts@localhost", false, "sender address of receipts"},
+	{"GATEWAY_MAIL_USER", "", false, "SMTP AUTH user name; unset: no AUTH"},
+	{"GATEWAY_MAIL_PASSWORD", "", true, "SMTP AUTH password"},
+	{"GATEWAY_MAIL_STARTTLS", "require with a user, else try", false, "`smtp://` only: `off`, `try` (when offered) or `require` STARTTLS (`smtps://` is always TLS)"},
+	{"GATEWAY_MAIL_CA_FILE", "", false, "PEM CA bundle to verify the SMTP server (default: the system's)"},
+	{"GATEWAY_MAIL_WORKERS", "1", false, "mailer threads of this gateway (0–16; 0: this gateway sends no mail)"},
+	{"GATEWAY_MAIL_MAX_ATTEMPTS", "12", false, "delivery attempts of a receipt before it is marked failed (1–100)"},
+	{"GATEWAY_MAIL_TIMEOUT_MS", "30000", false, "limit of one delivery attempt, connect to the server's last reply"},
+	{"GATEWAY_MAIL_RETRY_BASE_MS", "30000", false, "delay before the first retry; doubles per attempt, with jitter"},
+	{"GATEWAY_MAIL_RETRY_MAX_MS", "3600000", false, "longest delay between two attempts"},
+	{"GATEWAY_RECEIPT_TZ", "Europe/Moscow", false, "time zone of the dates on receipts (e.g. `Asia/Tomsk`)"},
+	{"GATEWAY_RECEIPT_ISSUER", "", false, "provider's name shown on receipts and as the sender's name of receipt mail"},
 	{"GATEWAY_ADMIN_TOKEN", "", true, "bearer token of the internal API; unset: internal API off"},
 	{"GATEWAY_ADAPTERS", "", false, "enabled card/wallet adapters, comma separated (`make run` enables `sandbox`; terminal protocols are always on)"},
 	{"GATEWAY_THREADS", "number of cores", false, "event-loop threads (1–64)"},
@@ -35,6 +46,20 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_LOOKUP_RATE", "30", false, "account lookups per minute per client address (429 beyond)"},
 	{"GATEWAY_LOOKUP_BURST", "10", false, "account lookups a client may make at once before the rate applies"},
 	{"GATEWAY_SANDBOX_SECRET", "random per process", true, "HMAC key of the sandbox acquirer's notifications"},
+	{"GATEWAY_CA_FILE", "", false, "PEM CA bundle trusted for outbound TLS to providers, besides the system store"},
+	{"GATEWAY_PROVIDER_TIMEOUT_MS", "10000", false, "limit of one call to a provider's API (a create is tried up to 3 times)"},
+	{"GATEWAY_RBS_URL", "", false, "RBS gateway base URL, e.g. `https://3dsec.sberbank.ru` (adapter `rbs`)"},
+	{"GATEWAY_RBS_USER", "", false, "RBS API user name (`userName`)"},
+	{"GATEWAY_RBS_PASSWORD", "", true, "RBS API password"},
+	{"GATEWAY_RBS_CALLBACK_KEY", "", true, "key of the RBS callbacks' `checksum` (HMAC-SHA256); unsigned callbacks are ignored"},
+	{"GATEWAY_YOOKASSA_URL", "https://api.yookassa.ru/v3", false, "YooKassa API base URL (adapter `yookassa`)"},
+	{"GATEWAY_YOOKASSA_SHOP_ID", "", false, "YooKassa shop id (`shopId`)"},
+	{"GATEWAY_YOOKASSA_SECRET_KEY", "", true, "YooKassa secret key"},
+	{"GATEWAY_YOOKASSA_ALLOW_CIDRS", "", false, "networks YooKassa notifications may come from, comma separated; unset: any (they are re-read from the API anyway)"},
+	{"GATEWAY_PENDING_RECHECK", "60", false, "seconds a web payment may stay unconfirmed before the janitor asks its provider (1–86400)"},
+	{"GATEWAY_PENDING_EXPIRE", "3600", false, "seconds after which an unpaid web payment is canceled (1–604800; the bank's page lives as long)"},
+	{"GATEWAY_JANITOR_INTERVAL", "30", false, "seconds between janitor runs on this gateway (0: no janitor here)"},
+	{"GATEWAY_PARTNER_TZ", "Europe/Moscow", false, "time zone of partner registry days and of terminals' local times (`txn_date`, `PAY_DATE`)"},
 };
 const size_t config_nvars = sizeof config_vars / sizeof config_vars[0];
 
@@ -192,6 +217,11 @@ void config_free(struct config *c)
 	free(c->public_url);
 	free(c->mail_url);
 	free(c->mail_from);
+	free(c->mail_user);
+	free(c->mail_password);
+	free(c->mail_ca_file);
+	free(c->receipt_tz);
+	free(c->receipt_issuer);
 	free(c->admin_token);
 	free(c->adapters);
 	free(c->tls_cert);
@@ -199,6 +229,16 @@ void config_free(struct config *c)
 	free(c->log_level);
 	free(c->return_hosts);
 	free(c->sandbox_secret);
+	free(c->ca_file);
+	free(c->rbs_url);
+	free(c->rbs_user);
+	free(c->rbs_password);
+	free(c->rbs_callback_key);
+	free(c->yookassa_url);
+	free(c->yookassa_shop_id);
+	free(c->yookassa_secret_key);
+	free(c->yookassa_allow_cidrs);
+	free(c->partner_tz);
 	memset(c, 0, sizeof *c);
 }
 
@@ -247,6 +287,57 @@ static int int_var(const char *name, long min, long max, long def, long *out, ch
 		snprintf(err, CONFIG_ERRSZ, "%s=%.40s: expected a whole number %ld..%ld", name, v, min, max);
 		return -1;
 	}
+	return 0;
+}
+
+/* A time zone name PostgreSQL will know: "UTC", or a file of the system's zoneinfo (which Debian's
+ * PostgreSQL reads too). Checked at start-up so a typo cannot fail bookings later. */
+static bool tz_valid(const char *tz)
+{
+	size_t n = strlen(tz);
+	if (n == 0 || n > 60 || strspn(tz, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") != n ||
+	    tz[0] == '/' || strstr(tz, ".."))
+		return false;
+	if (strcmp(tz, "UTC") == 0)
+		return true;
+	char path[128];
+	snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
+	return access("/usr/share/zoneinfo", F_OK) != 0 || access(path, R_OK) == 0;
+}
+
+/* Outbound providers and the janitor. Credentials are checked by the adapters that use them. */
+static int config_load_providers(struct config *c, char err[CONFIG_ERRSZ])
+{
+	bool bad = false;
+	c->ca_file = getvar("GATEWAY_CA_FILE", false, NULL, err, &bad);
+	if (!bad)
+		c->rbs_url = getvar("GATEWAY_RBS_URL", false, NULL, err, &bad);
+	if (!bad)
+		c->rbs_user = getvar("GATEWAY_RBS_USER", false, NULL, err, &bad);
+	if (!bad)
+		c->rbs_password = getvar("GATEWAY_RBS_PASSWORD", true, NULL, err, &bad);
+	if (!bad)
+		c->rbs_callback_key = getvar("GATEWAY_RBS_CALLBACK_KEY", true, NULL, err, &bad);
+	if (!bad)
+		c->yookassa_url = getvar("GATEWAY_YOOKASSA_URL", false, "https://api.yookassa.ru/v3", err, &bad);
+	if (!bad)
+		c->yookassa_shop_id = getvar("GATEWAY_YOOKASSA_SHOP_ID", false, NULL, err, &bad);
+	if (!bad)
+		c->yookassa_secret_key = getvar("GATEWAY_YOOKASSA_SECRET_KEY", true, NULL, err, &bad);
+	if (!bad)
+		c->yookassa_allow_cidrs = getvar("GATEWAY_YOOKASSA_ALLOW_CIDRS", false, NULL, err, &bad);
+	if (bad)
+		return -1;
+	long v;
+	if (int_var("GATEWAY_PROVIDER_TIMEOUT_MS", 100, 120000, 10000, &v, err) != 0)
+		return -1;
+	c->provider_timeout_ms = (int)v;
+	if (int_var("GATEWAY_PENDING_RECHECK", 1, 86400, 60, &c->pending_recheck, err) != 0 ||
+	    int_var("GATEWAY_PENDING_EXPIRE", 1, 604800, 3600, &c->pending_expire, err) != 0 ||
+	    int_var("GATEWAY_JANITOR_INTERVAL", 0, 86400, 30, &c->janitor_interval, err) != 0)
+		return -1;
+	if (c->pending_expire < c->pending_recheck)
+		return fail(err, "GATEWAY_PENDING_EXPIRE must not be less than GATEWAY_PENDING_RECHECK");
 	return 0;
 }
 
@@ -333,6 +424,15 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	c->sandbox_secret = getvar("GATEWAY_SANDBOX_SECRET", true, NULL, err, &bad);
 	if (bad)
 		goto fail;
+	if (config_load_providers(c, err) != 0)
+		goto fail;
+	c->partner_tz = getvar("GATEWAY_PARTNER_TZ", false, "Europe/Moscow", err, &bad);
+	if (bad)
+		goto fail;
+	if (!tz_valid(c->partner_tz)) {
+		fail(err, "GATEWAY_PARTNER_TZ=%.60s: expected a time zone name such as Europe/Moscow or Asia/Tomsk", c->partner_tz);
+		goto fail;
+	}
 
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu < 1)
@@ -358,6 +458,67 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	if (int_var("GATEWAY_LOOKUP_BURST", 1, 100000, 10, &v, err) != 0)
 		goto fail;
 	c->lookup_burst = (int)v;
+	/* Receipts and the mailer. */
+	c->mail_user = getvar("GATEWAY_MAIL_USER", false, NULL, err, &bad);
+	if (!bad)
+		c->mail_password = getvar("GATEWAY_MAIL_PASSWORD", true, NULL, err, &bad);
+	if (!bad)
+		c->mail_ca_file = getvar("GATEWAY_MAIL_CA_FILE", false, NULL, err, &bad);
+	if (!bad)
+		c->receipt_tz = getvar("GATEWAY_RECEIPT_TZ", false, "Europe/Moscow", err, &bad);
+	if (!bad)
+		c->receipt_issuer = getvar("GATEWAY_RECEIPT_ISSUER", false, NULL, err, &bad);
+	if (bad)
+		goto fail;
+	if (!c->mail_user != !c->mail_password) {
+		fail(err, "GATEWAY_MAIL_USER and GATEWAY_MAIL_PASSWORD must be set together");
+		goto fail;
+	}
+	if (!tz_valid(c->receipt_tz)) {
+		fail(err, "GATEWAY_RECEIPT_TZ=%.60s: expected a time zone name such as Europe/Moscow or Asia/Tomsk", c->receipt_tz);
+		goto fail;
+	}
+	if (strpbrk(c->mail_from, " \t\r\n<>\"(),;:\\") || !strchr(c->mail_from, '@') || c->mail_from[0] == '@' ||
+	    strchr(c->mail_from, '@')[1] == '\0' || strchr(c->mail_from, '@') != strrchr(c->mail_from, '@')) {
+		fail(err, "GATEWAY_MAIL_FROM=%.60s: expected a bare address like receipts@example.com", c->mail_from);
+		goto fail;
+	}
+	if (c->receipt_issuer && (strlen(c->receipt_issuer) > 200 || strpbrk(c->receipt_issuer, "\r\n"))) {
+		fail(err, "GATEWAY_RECEIPT_ISSUER: one line of at most 200 bytes expected");
+		goto fail;
+	}
+	const char *tls = getenv("GATEWAY_MAIL_STARTTLS");
+	if (!tls || !*tls)
+		c->mail_starttls = c->mail_user ? 2 : 1;
+	else if (strcmp(tls, "off") == 0)
+		c->mail_starttls = 0;
+	else if (strcmp(tls, "try") == 0)
+		c->mail_starttls = 1;
+	else if (strcmp(tls, "require") == 0)
+		c->mail_starttls = 2;
+	else {
+		fail(err, "GATEWAY_MAIL_STARTTLS=%.20s: expected off, try or require", tls);
+		goto fail;
+	}
+	if (int_var("GATEWAY_MAIL_WORKERS", 0, 16, 1, &v, err) != 0)
+		goto fail;
+	c->mail_workers = (int)v;
+	if (int_var("GATEWAY_MAIL_MAX_ATTEMPTS", 1, 100, 12, &v, err) != 0)
+		goto fail;
+	c->mail_max_attempts = (int)v;
+	if (int_var("GATEWAY_MAIL_TIMEOUT_MS", 100, 600000, 30000, &v, err) != 0)
+		goto fail;
+	c->mail_timeout_ms = (int)v;
+	if (int_var("GATEWAY_MAIL_RETRY_BASE_MS", 10, 86400000, 30000, &v, err) != 0)
+		goto fail;
+	c->mail_retry_base_ms = (int)v;
+	if (int_var("GATEWAY_MAIL_RETRY_MAX_MS", 10, 86400000, 3600000, &v, err) != 0)
+		goto fail;
+	c->mail_retry_max_ms = (int)v;
+	if (c->mail_retry_max_ms < c->mail_retry_base_ms) {
+		fail(err, "GATEWAY_MAIL_RETRY_MAX_MS must not be less than GATEWAY_MAIL_RETRY_BASE_MS");
+		goto fail;
+	}
 	const char *mb = getenv("GATEWAY_MAX_BODY");
 	c->max_body = 64 * 1024;
 	if (mb && *mb && config_parse_size(mb, 16 * 1024 * 1024, &c->max_body) != 0) {

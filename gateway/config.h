@@ -15,6 +15,17 @@ struct config {
 	char *public_url;         /* GATEWAY_PUBLIC_URL, without trailing '/' */
 	char *mail_url;           /* GATEWAY_MAIL_URL */
 	char *mail_from;          /* GATEWAY_MAIL_FROM */
+	char *mail_user;          /* GATEWAY_MAIL_USER: SMTP AUTH user; NULL: no AUTH */
+	char *mail_password;      /* GATEWAY_MAIL_PASSWORD(_FILE) */
+	char *mail_ca_file;       /* GATEWAY_MAIL_CA_FILE: CA bundle for the SMTP server; NULL: system */
+	int mail_starttls;        /* GATEWAY_MAIL_STARTTLS: 0 off, 1 try, 2 require */
+	int mail_workers;         /* GATEWAY_MAIL_WORKERS: mailer threads; 0 = this gateway sends no mail */
+	int mail_max_attempts;    /* GATEWAY_MAIL_MAX_ATTEMPTS: then the receipt is failed */
+	int mail_timeout_ms;      /* GATEWAY_MAIL_TIMEOUT_MS: one delivery, connect to last reply */
+	int mail_retry_base_ms;   /* GATEWAY_MAIL_RETRY_BASE_MS: first retry delay (doubles per attempt) */
+	int mail_retry_max_ms;    /* GATEWAY_MAIL_RETRY_MAX_MS: longest retry delay */
+	char *receipt_tz;         /* GATEWAY_RECEIPT_TZ: time zone of dates on receipts */
+	char *receipt_issuer;     /* GATEWAY_RECEIPT_ISSUER: provider name on receipts and in From; NULL: none */
 	char *admin_token;        /* GATEWAY_ADMIN_TOKEN(_FILE); NULL: internal API off */
 	char *adapters;           /* GATEWAY_ADAPTERS, comma separated */
 	char *tls_cert;           /* GATEWAY_TLS_CERT (path) */
@@ -31,6 +42,21 @@ struct config {
 	int lookup_rate;          /* GATEWAY_LOOKUP_RATE: account lookups per minute per client address */
 	int lookup_burst;         /* GATEWAY_LOOKUP_BURST: lookups allowed at once before the rate applies */
 	char *sandbox_secret;     /* GATEWAY_SANDBOX_SECRET(_FILE): signs the sandbox's notifications */
+	/* outbound providers (RBS, YooKassa) and the pending-payment janitor */
+	char *ca_file;            /* GATEWAY_CA_FILE: extra CA bundle for outbound TLS; NULL: system store only */
+	int provider_timeout_ms;  /* GATEWAY_PROVIDER_TIMEOUT_MS: one call to a provider */
+	char *rbs_url;            /* GATEWAY_RBS_URL: RBS gateway base, e.g. https://3dsec.sberbank.ru */
+	char *rbs_user;           /* GATEWAY_RBS_USER */
+	char *rbs_password;       /* GATEWAY_RBS_PASSWORD(_FILE) */
+	char *rbs_callback_key;   /* GATEWAY_RBS_CALLBACK_KEY(_FILE): checksum key of callbacks */
+	char *yookassa_url;       /* GATEWAY_YOOKASSA_URL: API base */
+	char *yookassa_shop_id;   /* GATEWAY_YOOKASSA_SHOP_ID */
+	char *yookassa_secret_key;   /* GATEWAY_YOOKASSA_SECRET_KEY(_FILE) */
+	char *yookassa_allow_cidrs;  /* GATEWAY_YOOKASSA_ALLOW_CIDRS: notification sources; NULL: any */
+	long pending_recheck;     /* GATEWAY_PENDING_RECHECK: seconds before the janitor asks the provider */
+	long pending_expire;      /* GATEWAY_PENDING_EXPIRE: seconds before an unpaid payment is canceled */
+	long janitor_interval;    /* GATEWAY_JANITOR_INTERVAL: seconds between janitor runs; 0: off here */
+	char *partner_tz;         /* GATEWAY_PARTNER_TZ: time zone of partner registries and partners' local times */
 };
 
 /* One row of the configuration reference: every variable the service reads. */

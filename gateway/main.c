@@ -10,8 +10,10 @@
 #include "version.h"
 #include "import.h"
 #include "log.h"
+#include "mailer.h"
 #include "metrics.h"
 #include "migrations.h"
+#include "partner_cli.h"
 #include "routes.h"
 #include "server.h"
 
@@ -22,6 +24,13 @@ static const char usage[] =
 	"  serve                      run the HTTP service (default)\n"
 	"  migrate                    apply pending schema migrations (safe to run twice or concurrently)\n"
 	"  accounts import FILE.csv   load or update subscribers; all rows or none\n"
+	"  partner add NAME --protocol osmp|sber-online|json [--login L] [--cidr CIDR]... [--min 1.00 --max 15000.00]\n"
+	"                             add a terminal network / partner; prints its credentials once\n"
+	"  partner list | disable NAME | enable NAME | rotate NAME\n"
+	"  registry --partner NAME --date YYYY-MM-DD\n"
+	"                             that day's payments of a partner as CSV with totals\n"
+	"  reconcile --partner NAME [--date YYYY-MM-DD] FILE.csv\n"
+	"                             compare a partner's registry with ours (exit 1 when they differ)\n"
 	"  config                     print the configuration reference (GATEWAY_* variables)\n"
 	"  version                    print the version\n"
 	"\n"
@@ -70,6 +79,8 @@ static int serve(const struct config *cfg)
 	event_set_log_callback(on_event_log);
 	for (size_t i = 0; i < nroutes; i++)
 		metrics_add_route(i, table[i].method, table[i].pattern);
+	/* The mailer starts once the gateway listens and stops after the HTTP drain. */
+	server_sidecar = (struct server_sidecar){mailer_start, mailer_stop};
 	int rc = server_run(cfg, table, nroutes, active, nactive);
 	free(table);
 	free(active);
@@ -92,7 +103,8 @@ int main(int argc, char **argv)
 		config_print_reference();
 		return 0;
 	}
-	int known = strcmp(cmd, "serve") == 0 || strcmp(cmd, "migrate") == 0 || strcmp(cmd, "accounts") == 0;
+	bool partner_cmd = strcmp(cmd, "partner") == 0 || strcmp(cmd, "registry") == 0 || strcmp(cmd, "reconcile") == 0;
+	int known = strcmp(cmd, "serve") == 0 || strcmp(cmd, "migrate") == 0 || strcmp(cmd, "accounts") == 0 || partner_cmd;
 	if (!known) {
 		fprintf(stderr, "gatewayd: unknown command \"%.40s\"\n%s", cmd, usage);
 		return 2;
@@ -118,6 +130,8 @@ int main(int argc, char **argv)
 		rc = migrate_run(cfg.database_url, 0);
 	} else if (strcmp(cmd, "accounts") == 0) {
 		rc = accounts_import(cfg.database_url, argv[3]);
+	} else if (partner_cmd) {
+		rc = partner_cli_main(&cfg, argc, argv);
 	} else {
 		rc = serve(&cfg);
 	}

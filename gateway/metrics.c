@@ -4,24 +4,53 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const struct {
 	const char *name;
 	const char *type;
 	const char *help;
+	const char *labels;       /* NULL, or `reason="network"`: rows sharing a name form one family */
 } defs[M__COUNT] = {
-	[M_HTTP_INFLIGHT] = {"gateway_http_requests_in_flight", "gauge", "HTTP requests being processed"},
-	[M_DB_CONNS_CONFIGURED] = {"gateway_db_pool_connections", "gauge", "PostgreSQL connections the pools may open"},
-	[M_DB_CONNS_OPEN] = {"gateway_db_pool_connections_open", "gauge", "PostgreSQL connections currently established"},
-	[M_DB_CONNS_BUSY] = {"gateway_db_pool_connections_busy", "gauge", "PostgreSQL connections running a query"},
-	[M_DB_QUEUE] = {"gateway_db_pool_queue_length", "gauge", "queries waiting for a free connection"},
-	[M_DB_ERRORS] = {"gateway_db_errors_total", "counter", "queries that ended in a PostgreSQL error"},
-	[M_DB_UNAVAILABLE] = {"gateway_db_unavailable_total", "counter", "queries refused or lost because the database was unreachable"},
-	[M_DB_RECONNECTS] = {"gateway_db_reconnects_total", "counter", "PostgreSQL connections (re)established"},
-	[M_RATE_LIMITED] = {"gateway_rate_limited_total", "counter", "requests refused by a rate limit"},
-	[M_NOTIFY_REJECTED] = {"gateway_notifications_rejected_total", "counter", "provider notifications that failed verification"},
-	[M_PAYMENTS_CREATED] = {"gateway_web_payments_created_total", "counter", "web payments handed to a provider"},
-	[M_PAYMENTS_PROVIDER_FAILED] = {"gateway_web_payments_provider_failed_total", "counter", "web payments the provider refused or did not answer at creation"},
+	[M_HTTP_INFLIGHT] = {"gateway_http_requests_in_flight", "gauge", "HTTP requests being processed", NULL},
+	[M_DB_CONNS_CONFIGURED] = {"gateway_db_pool_connections", "gauge", "PostgreSQL connections the pools may open", NULL},
+	[M_DB_CONNS_OPEN] = {"gateway_db_pool_connections_open", "gauge", "PostgreSQL connections currently established", NULL},
+	[M_DB_CONNS_BUSY] = {"gateway_db_pool_connections_busy", "gauge", "PostgreSQL connections running a query", NULL},
+	[M_DB_QUEUE] = {"gateway_db_pool_queue_length", "gauge", "queries waiting for a free connection", NULL},
+	[M_DB_ERRORS] = {"gateway_db_errors_total", "counter", "queries that ended in a PostgreSQL error", NULL},
+	[M_DB_UNAVAILABLE] = {"gateway_db_unavailable_total", "counter", "queries refused or lost because the database was unreachable", NULL},
+	[M_DB_RECONNECTS] = {"gateway_db_reconnects_total", "counter", "PostgreSQL connections (re)established", NULL},
+	[M_RATE_LIMITED] = {"gateway_rate_limited_total", "counter", "requests refused by a rate limit", NULL},
+	[M_NOTIFY_REJECTED] = {"gateway_notifications_rejected_total", "counter", "provider notifications that failed verification", NULL},
+	[M_PAYMENTS_CREATED] = {"gateway_web_payments_created_total", "counter", "web payments handed to a provider", NULL},
+	[M_PAYMENTS_PROVIDER_FAILED] = {"gateway_web_payments_provider_failed_total", "counter", "web payments the provider refused or did not answer at creation", NULL},
+#define PARTNER_AUTH(id, reason) [id] = {"gateway_partner_auth_refused_total", "counter", \
+	"partner requests refused by authentication, by reason", "reason=\"" reason "\""}
+	PARTNER_AUTH(M_PARTNER_AUTH_MISSING, "missing"),
+	PARTNER_AUTH(M_PARTNER_AUTH_CREDENTIALS, "credentials"),
+	PARTNER_AUTH(M_PARTNER_AUTH_NETWORK, "network"),
+	PARTNER_AUTH(M_PARTNER_AUTH_SIGNATURE, "signature"),
+	PARTNER_AUTH(M_PARTNER_AUTH_TIMESTAMP, "timestamp"),
+	PARTNER_AUTH(M_PARTNER_AUTH_PROTOCOL, "protocol"),
+	PARTNER_AUTH(M_PARTNER_AUTH_DISABLED, "disabled"),
+#undef PARTNER_AUTH
+#define CASH(id, result) [id] = {"gateway_partner_payments_total", "counter", \
+	"pay requests of terminal networks and partners, by booking result", "result=\"" result "\""}
+	CASH(M_CASH_BOOKED, "booked"),
+	CASH(M_CASH_DUPLICATE, "duplicate"),
+	CASH(M_CASH_MISMATCH, "mismatch"),
+#undef CASH
+#define MAIL(id, result) [id] = {"gateway_receipt_mail_attempts_total", "counter", \
+	"receipt mail delivery attempts, by result (retry: failed for now, tried again later)", "result=\"" result "\""}
+	MAIL(M_MAIL_SENT, "sent"),
+	MAIL(M_MAIL_RETRIED, "retry"),
+	MAIL(M_MAIL_FAILED, "failed"),
+#undef MAIL
+#define OUTBOX(id, state) [id] = {"gateway_receipts", "gauge", \
+	"receipts waiting for delivery or given up, by state (as of the mailer's last look)", "state=\"" state "\""}
+	OUTBOX(M_RECEIPTS_PENDING, "pending"),
+	OUTBOX(M_RECEIPTS_FAILED, "failed"),
+#undef OUTBOX
 };
 
 static _Atomic int64_t values[M__COUNT];
@@ -119,9 +148,12 @@ char *metrics_render(size_t *len)
 		fprintf(f, "gateway_http_request_duration_seconds_count{route=\"%s\"} %llu\n", route_name(r),
 			(unsigned long long)count);
 	}
-	for (size_t i = 0; i < M__COUNT; i++)
-		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", defs[i].name, defs[i].help, defs[i].name, defs[i].type,
-			defs[i].name, (long long)atomic_load_explicit(&values[i], memory_order_relaxed));
+	for (size_t i = 0; i < M__COUNT; i++) {
+		if (i == 0 || strcmp(defs[i].name, defs[i - 1].name) != 0)
+			fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", defs[i].name, defs[i].help, defs[i].name, defs[i].type);
+		fprintf(f, "%s%s%s%s %lld\n", defs[i].name, defs[i].labels ? "{" : "", defs[i].labels ? defs[i].labels : "",
+			defs[i].labels ? "}" : "", (long long)atomic_load_explicit(&values[i], memory_order_relaxed));
+	}
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;

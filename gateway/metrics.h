@@ -20,6 +20,24 @@ enum metric_id {
 	M_NOTIFY_REJECTED,      /* counter: provider notifications that failed verification */
 	M_PAYMENTS_CREATED,     /* counter: web payments handed to a provider */
 	M_PAYMENTS_PROVIDER_FAILED, /* counter: web payments the provider refused or did not answer */
+	/* partner authentication refusals, one series per reason (labelled) */
+	M_PARTNER_AUTH_MISSING,
+	M_PARTNER_AUTH_CREDENTIALS,
+	M_PARTNER_AUTH_NETWORK,
+	M_PARTNER_AUTH_SIGNATURE,
+	M_PARTNER_AUTH_TIMESTAMP,
+	M_PARTNER_AUTH_PROTOCOL,
+	M_PARTNER_AUTH_DISABLED,
+	/* cash bookings by terminal networks and partners, by result (labelled) */
+	M_CASH_BOOKED,
+	M_CASH_DUPLICATE,
+	M_CASH_MISMATCH,
+	/* receipt mail deliveries by result (labelled), and the outbox by state (gauges, from the database) */
+	M_MAIL_SENT,
+	M_MAIL_RETRIED,
+	M_MAIL_FAILED,
+	M_RECEIPTS_PENDING,
+	M_RECEIPTS_FAILED,
 	M__COUNT
 };
 

@@ -17,6 +17,8 @@
 #include "metrics.h"
 #include "money.h"
 #include "registry.h"
+#include "routes_receipts.h"
+#include "routes_refunds.h"
 #include "routes_web.h"
 
 /* ---- probes ----------------------------------------------------------------------------- */
@@ -60,7 +62,7 @@ static void h_metrics(struct req *r)
 /* ---- internal API --------------------------------------------------------------------------- */
 
 /* Checks the bearer token in constant time. Answers and returns false when it does not match. */
-static bool require_admin(struct req *r)
+bool require_admin(struct req *r)
 {
 	const char *token = req_config(r)->admin_token;
 	if (!token) {
@@ -158,10 +160,15 @@ static const struct route core_routes[] = {
 	{"POST", "/v1/payments", h_payment_create, NULL},
 	{"GET", "/v1/payments/{id}", h_payment_get, NULL},
 	{"POST", "/v1/notifications/{adapter}", h_notification, NULL},
+	{"GET", "/v1/notifications/{adapter}", h_notification, NULL},   /* RBS callbacks are GETs */
+	{"POST", "/v1/internal/payments/{id}/refunds", h_refund_create, NULL},
 	{"GET", "/v1/payment-methods", h_payment_methods, NULL},
 	{"GET", "/pay", h_pay_form, NULL},
 	{"GET", "/pay/result", h_pay_result, NULL},
 	{"GET", "/pay/{file}", h_pay_asset, NULL},
+	{"GET", "/v1/receipts/{token}", h_receipt_get, NULL},
+	{"GET", "/v1/internal/receipts", h_receipts_find, NULL},
+	{"POST", "/v1/internal/receipts/{number}/resend", h_receipt_resend, NULL},
 };
 
 struct route *routes_build(const char *enabled, size_t *nroutes, const struct adapter ***active, size_t *nactive,

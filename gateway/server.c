@@ -26,6 +26,7 @@
 
 #include "adapter.h"
 #include "db.h"
+#include "janitor.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -37,6 +38,7 @@ struct worker {
 	const struct adapter *const *active;
 	size_t nactive;
 	struct adapter_ctx *actx;     /* one per active adapter */
+	struct janitor *janitor;      /* worker 0 only (NULL when GATEWAY_JANITOR_INTERVAL is 0) */
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
@@ -54,6 +56,7 @@ struct worker {
 };
 
 static atomic_int workers_done;
+struct server_sidecar server_sidecar;
 
 static uint64_t now_us(void)
 {
@@ -284,7 +287,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct worker *w = arg;
-	if (w->inflight == 0 || now_us() >= w->drain_deadline_us)
+	if ((w->inflight == 0 && !janitor_busy(w->janitor)) || now_us() >= w->drain_deadline_us)
 		worker_finish(w);
 }
 
@@ -296,6 +299,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	if (read(fd, &b, 1) != 1 || w->draining)
 		return;
 	w->draining = 1;
+	janitor_stop(w->janitor);
 	if (w->bound) {
 		evhttp_del_accept_socket(w->http, w->bound);   /* closes this worker's dup of the listener */
 		w->bound = NULL;
@@ -359,6 +363,9 @@ static int worker_init(struct worker *w, int fd)
 			return -2;
 		}
 	}
+	if (w->idx == 0 && w->cfg->janitor_interval > 0 &&
+	    !(w->janitor = janitor_start(w->base, w->db, w->cfg, w->actx, w->nactive)))
+		return -1;
 	unsigned char seed[8];
 	if (RAND_bytes(seed, sizeof seed) != 1)
 		return -1;
@@ -368,6 +375,7 @@ static int worker_init(struct worker *w, int fd)
 
 static void worker_free(struct worker *w)
 {
+	janitor_free(w->janitor);
 	for (size_t i = 0; w->actx && i < w->nactive; i++)
 		if (w->actx[i].adapter && w->actx[i].adapter->fini)
 			w->actx[i].adapter->fini(&w->actx[i]);
@@ -471,6 +479,8 @@ int server_run(const struct config *cfg, const struct route *routes, size_t nrou
 		 strchr(cfg->listen_host, ':') ? "]" : "", cfg->listen_port);
 	snprintf(th, sizeof th, "%d", cfg->threads);
 	log_kv(LOG_INFO, "listening", "addr", addr, "threads", th, NULL);
+	if (server_sidecar.ready && server_sidecar.ready(cfg) != 0)
+		goto stop;
 
 	int sig = 0;
 	sigwait(&set, &sig);
@@ -493,6 +503,8 @@ stop:
 	}
 	for (int i = 0; i < started; i++)
 		pthread_join(ws[i].thread, NULL);
+	if (server_sidecar.done)
+		server_sidecar.done();
 	log_kv(LOG_INFO, "stopped", NULL);
 out:
 	for (int i = 0; i < cfg->threads; i++)

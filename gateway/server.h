@@ -14,6 +14,16 @@
 int server_run(const struct config *cfg, const struct route *routes, size_t nroutes,
 	       const struct adapter *const *active, size_t nactive);
 
+/* Work beside the HTTP loops on threads of its own (the receipt mailer). ready() runs on the main
+ * thread once the listener is bound and the loops run (a gateway that cannot listen never starts
+ * it); a non-zero return stops the server with exit code 1. done() runs after the loops have
+ * drained, before the final "stopped" line. Set before server_run(); NULL members are skipped. */
+struct server_sidecar {
+	int (*ready)(const struct config *cfg);
+	void (*done)(void);
+};
+extern struct server_sidecar server_sidecar;
+
 /* Called by http.c when a request has been answered. */
 void server_request_done(struct req *r, int status);
 /* True while the worker is draining (replies then say Connection: close). */

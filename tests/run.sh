@@ -49,6 +49,9 @@ for t in "$BUILD"/tests/test_*; do
 done
 run_suite integration-foundation "$PY" tests/integration/test_foundation.py
 run_suite integration-web "$PY" tests/integration/test_web.py
+run_suite integration-providers "$PY" tests/integration/test_providers.py
+run_suite integration-receipts "$PY" tests/integration/test_receipts.py
+run_suite integration-terminals "$PY" tests/integration/test_terminals.py
 run_suite e2e-browser "$PY" tests/e2e/test_e2e.py
 run_suite fuzz-smoke tests/fuzz/run.sh build/fuzz 5
 run_suite openapi-lint tests/lint_openapi.sh

@@ -77,6 +77,13 @@ async function main() {
     const href = await page.getAttribute('#receipt', 'href');
     check(/\/v1\/receipts\/[0-9a-f]{32,}$/.test(href), 'receipt link ' + href);
     results.contract_payment = new URL(page.url()).searchParams.get('id');
+    // the receipt link opens the printable receipt
+    const [receipt] = await Promise.all([page.context().waitForEvent('page'), page.click('#receipt')]);
+    await receipt.waitForLoadState();
+    check((await receipt.textContent('h1')) === 'Квитанция об оплате', 'printable receipt page');
+    check((await receipt.textContent('body')).includes('500,00'), 'receipt shows the amount');
+    await shot(receipt, name + '-5-receipt');
+    await receipt.close();
     // the email is remembered on this device
     await page.goto(BASE + '/pay');
     check((await page.inputValue('#email')) === 'e2e@example.com', 'email remembered');

@@ -95,6 +95,8 @@ class Gateway:
             "GATEWAY_DATABASE_URL": db_url,
             "GATEWAY_THREADS": "2",
             "GATEWAY_DB_POOL": "2",
+            # receipts of test gateways stay out of the developer's var/mail
+            "GATEWAY_MAIL_URL": "file://" + os.path.join(BUILD, "test-logs", "mail"),
         })
         self.env.update({k: str(v) for k, v in env.items()})
         logdir = os.path.join(BUILD, "test-logs")

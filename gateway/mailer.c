@@ -1,0 +1,735 @@
+/* mailer.c — the receipt mailer threads. Each thread owns one blocking PostgreSQL connection (which
+ * also LISTENs on "receipts") and one libcurl handle (kept between mails, so the SMTP connection is
+ * reused). A cycle: give back claims whose lease expired, claim a batch of due receipts (state
+ * pending -> sending, attempts + 1, next_attempt_at = lease end) with FOR UPDATE SKIP LOCKED in one
+ * autocommit statement, deliver each, record the outcome (sent / pending again with a backoff /
+ * failed), then sleep in poll() on the connection's socket and a stop pipe until a NOTIFY, the next
+ * due time, or shutdown. Outcomes are recorded only while the claim is still ours (same state and
+ * attempt number), so a late mailer never overwrites a newer one. */
+#include "mailer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <libpq-fe.h>
+#include <openssl/rand.h>
+
+#include "crypto.h"
+#include "db.h"
+#include "ident.h"
+#include "log.h"
+#include "metrics.h"
+#include "receipt_render.h"
+#include "receipts.h"
+
+#define BATCH 8                  /* receipts claimed at once by one thread */
+#define IDLE_POLL_MS 30000       /* longest sleep: a safety net should a NOTIFY be missed */
+#define GAUGES_EVERY_MS 5000     /* how often thread 0 refreshes the outbox gauges */
+#define DB_RETRY_MAX_MS 30000    /* longest wait between reconnects */
+
+enum outcome { OUT_SENT, OUT_RETRY, OUT_FAILED };
+
+struct mailer {
+	const struct config *cfg;
+	int idx;
+	pthread_t thread;
+	bool started;
+	PGconn *pg;
+	CURL *curl;
+	char errbuf[CURL_ERROR_SIZE];
+	char reply[256];          /* the SMTP server's last 4xx/5xx reply of this transfer */
+	char safe_err[CURL_ERROR_SIZE];  /* libcurl's own message: never quotes the address, so it may be logged */
+	long long lease_ms;
+	uint64_t gauges_at;
+};
+
+static struct {
+	const struct config *cfg;
+	int pipe[2];              /* written once at stop; stays readable, so every thread's poll wakes */
+	atomic_bool stop;
+	_Atomic uint64_t hard_stop_ms;   /* after this (monotonic ms), a running transfer is aborted */
+	int n;
+	struct mailer *m;
+	bool curl_ready;
+	bool file_mode;
+	char dir[PATH_MAX];
+	int64_t shown_pending, shown_failed;   /* gauge values published by thread 0 */
+} g = {.pipe = {-1, -1}};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static bool stopping(void) { return atomic_load(&g.stop); }
+
+long long mailer_backoff_ms(int attempts, long long base_ms, long long max_ms, uint32_t rnd)
+{
+	long long d = base_ms;
+	for (int i = 1; i < attempts && d < max_ms; i++)
+		d *= 2;
+	if (d > max_ms)
+		d = max_ms;
+	long long half = d / 2;
+	return d - half + (long long)(rnd % (uint64_t)(half + 1));
+}
+
+/* Sleeps up to ms, returning early at shutdown. */
+static void nap(long long ms)
+{
+	struct pollfd p = {g.pipe[0], POLLIN, 0};
+	if (!stopping())
+		poll(&p, 1, (int)(ms > INT_MAX ? INT_MAX : ms));
+}
+
+/* ---- database --------------------------------------------------------------------------- */
+
+static void db_drop(struct mailer *m)
+{
+	PQfinish(m->pg);
+	m->pg = NULL;
+}
+
+/* One line of libpq's error text for logs. */
+static void one_line(char *dst, size_t cap, const char *s)
+{
+	snprintf(dst, cap, "%s", s ? s : "");
+	for (char *p = dst; *p; p++)
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
+	size_t n = strlen(dst);
+	while (n && dst[n - 1] == ' ')
+		dst[--n] = '\0';
+}
+
+/* libpq would print notices (e.g. "terminating connection due to administrator command") on stderr;
+ * they join the JSON log instead. */
+static void on_notice(void *arg, const char *message)
+{
+	(void)arg;
+	char msg[256];
+	one_line(msg, sizeof msg, message);
+	log_kv(LOG_INFO, "mailer: database notice", "notice", msg, NULL);
+}
+
+static int db_connect(struct mailer *m)
+{
+	const char *keys[] = {"dbname", "connect_timeout", "application_name", "keepalives_idle", "keepalives_interval",
+			      "keepalives_count", "tcp_user_timeout", NULL};
+	const char *vals[] = {m->cfg->database_url, "5", "gatewayd-mailer", "15", "5", "3", "30000", NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		char msg[256];
+		one_line(msg, sizeof msg, c ? PQerrorMessage(c) : "out of memory");
+		log_kv(LOG_WARN, "mailer: cannot connect to the database", "error", msg, NULL);
+		PQfinish(c);
+		return -1;
+	}
+	PQsetNoticeProcessor(c, on_notice, NULL);
+	/* Bounded statements; LISTEN before the first claim so no NOTIFY falls between the two. */
+	PGresult *r = PQexec(c, "SET statement_timeout = '30s'; SET lock_timeout = '10s'; LISTEN receipts");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		char msg[256];
+		one_line(msg, sizeof msg, PQresultErrorMessage(r));
+		log_kv(LOG_WARN, "mailer: cannot prepare the database connection", "error", msg, NULL);
+		PQclear(r);
+		PQfinish(c);
+		return -1;
+	}
+	PQclear(r);
+	m->pg = c;
+	return 0;
+}
+
+/* Runs sql; returns the result when its status is `want` (caller clears), else NULL (logged; the
+ * connection is dropped when it broke). */
+static PGresult *q(struct mailer *m, const char *sql, int n, const char *const *params, ExecStatusType want)
+{
+	if (!m->pg)
+		return NULL;
+	PGresult *r = PQexecParams(m->pg, sql, n, NULL, params, NULL, NULL, 0);
+	if (r && PQresultStatus(r) == want)
+		return r;
+	char msg[256];
+	one_line(msg, sizeof msg, r ? PQresultErrorMessage(r) : PQerrorMessage(m->pg));
+	log_kv(LOG_WARN, "mailer: database statement failed", "error", msg, NULL);
+	PQclear(r);
+	if (PQstatus(m->pg) != CONNECTION_OK)
+		db_drop(m);
+	return NULL;
+}
+
+static const char sql_recover[] =
+	"UPDATE receipts SET state = 'pending', next_attempt_at = now(), "
+	"last_error = 'the delivery was interrupted (a mailer stopped or lost the database); sending again' "
+	"WHERE id IN (SELECT id FROM receipts WHERE state = 'sending' AND next_attempt_at < now() "
+	"FOR UPDATE SKIP LOCKED) RETURNING number, attempts";
+
+static const char sql_claim[] =
+	"WITH c AS (SELECT id FROM receipts WHERE state = 'pending' AND next_attempt_at <= now() "
+	"ORDER BY next_attempt_at LIMIT $2::int FOR UPDATE SKIP LOCKED), "
+	"r AS (UPDATE receipts x SET state = 'sending', attempts = x.attempts + 1, "
+	"next_attempt_at = now() + $3::bigint * interval '1 millisecond' FROM c WHERE x.id = c.id RETURNING x.*) "
+	"SELECT " RECEIPT_COLUMNS " FROM r JOIN payments p ON p.id = r.payment_id JOIN accounts a ON a.id = p.account_id";
+
+static const char sql_sent[] =
+	"UPDATE receipts SET state = 'sent', sent_at = now(), last_error = NULL "
+	"WHERE id = $1 AND state = 'sending' AND attempts = $2";
+static const char sql_retry[] =
+	"UPDATE receipts SET state = 'pending', next_attempt_at = now() + $3::bigint * interval '1 millisecond', "
+	"last_error = $4 WHERE id = $1 AND state = 'sending' AND attempts = $2";
+static const char sql_failed[] =
+	"UPDATE receipts SET state = 'failed', last_error = $3 WHERE id = $1 AND state = 'sending' AND attempts = $2";
+static const char sql_release[] =
+	"UPDATE receipts SET state = 'pending', attempts = attempts - 1, next_attempt_at = now() "
+	"WHERE id = $1 AND state = 'sending' AND attempts = $2";
+
+static const char sql_next[] =
+	"SELECT (extract(epoch FROM least((SELECT min(next_attempt_at) FROM receipts WHERE state = 'pending'), "
+	"(SELECT min(next_attempt_at) FROM receipts WHERE state = 'sending')) - now()) * 1000)::bigint";
+static const char sql_gauges[] =
+	"SELECT (SELECT count(*) FROM receipts WHERE state = 'pending'), "
+	"(SELECT count(*) FROM receipts WHERE state = 'failed')";
+
+/* Records an outcome; keeps trying through a lost connection for about a lease, since a mail that
+ * was sent but not recorded is sent again once the lease expires. */
+static void record(struct mailer *m, const struct receipt *rc, const char *sql, const char *const *params, int n)
+{
+	uint64_t deadline = now_ms() + (uint64_t)m->lease_ms / 2;
+	for (int tries = 0;; tries++) {
+		if (m->pg || db_connect(m) == 0) {
+			PGresult *r = q(m, sql, n, params, PGRES_COMMAND_OK);
+			if (r) {
+				if (strcmp(PQcmdTuples(r), "1") != 0)
+					log_kv(LOG_WARN, "mailer: the claim on the receipt expired before its outcome was recorded",
+					       "receipt", rc->number, NULL);
+				PQclear(r);
+				return;
+			}
+		}
+		if (now_ms() > deadline || (stopping() && tries >= 2)) {
+			log_kv(LOG_ERROR, "mailer: could not record the receipt's delivery outcome; it may be mailed again",
+			       "receipt", rc->number, NULL);
+			return;
+		}
+		struct timespec ts = {1, 0};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* ---- delivery ---------------------------------------------------------------------------- */
+
+struct upload {
+	const char *data;
+	size_t len, off;
+};
+
+static size_t on_read(char *buf, size_t size, size_t nmemb, void *arg)
+{
+	struct upload *u = arg;
+	size_t n = size * nmemb, left = u->len - u->off;
+	if (n > left)
+		n = left;
+	memcpy(buf, u->data + u->off, n);
+	u->off += n;
+	return n;
+}
+
+/* Aborts a transfer only once the shutdown grace period is over. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)arg, (void)dt, (void)dn, (void)ut, (void)un;
+	uint64_t hard = atomic_load(&g.hard_stop_ms);
+	return hard && now_ms() > hard;
+}
+
+/* Keeps the server's last error reply ("550 5.1.1 …") for last_error; nothing else is looked at
+ * (the outgoing side carries AUTH credentials). */
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
+{
+	(void)h;
+	struct mailer *m = arg;
+	if (type != CURLINFO_HEADER_IN || size < 3 || (data[0] != '4' && data[0] != '5'))
+		return 0;
+	size_t n = size < sizeof m->reply - 1 ? size : sizeof m->reply - 1;
+	memcpy(m->reply, data, n);
+	while (n && (m->reply[n - 1] == '\n' || m->reply[n - 1] == '\r'))
+		n--;
+	m->reply[n] = '\0';
+	for (char *p = m->reply; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7F)
+			*p = '?';
+	return 0;
+}
+
+static int smtp_init(struct mailer *m)
+{
+	const struct config *c = m->cfg;
+	CURL *h = curl_easy_init();
+	if (!h)
+		return -1;
+	char from[300];
+	snprintf(from, sizeof from, "<%s>", c->mail_from);
+	long tls = c->mail_starttls == 2 ? (long)CURLUSESSL_ALL : c->mail_starttls == 1 ? (long)CURLUSESSL_TRY
+											: (long)CURLUSESSL_NONE;
+	bool ok = curl_easy_setopt(h, CURLOPT_URL, c->mail_url) == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps") == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_MAIL_FROM, from) == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_USE_SSL, tls) == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_UPLOAD, 1L) == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read) == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->mail_timeout_ms) == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->mail_timeout_ms) == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, m->errbuf) == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress) == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug) == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_DEBUGDATA, m) == CURLE_OK &&
+		  curl_easy_setopt(h, CURLOPT_VERBOSE, 1L) == CURLE_OK;
+	if (ok && c->mail_user)
+		ok = curl_easy_setopt(h, CURLOPT_USERNAME, c->mail_user) == CURLE_OK &&
+		     curl_easy_setopt(h, CURLOPT_PASSWORD, c->mail_password) == CURLE_OK;
+	if (ok && c->mail_ca_file)
+		ok = curl_easy_setopt(h, CURLOPT_CAINFO, c->mail_ca_file) == CURLE_OK;
+	if (!ok) {
+		curl_easy_cleanup(h);
+		return -1;
+	}
+	m->curl = h;
+	return 0;
+}
+
+static enum outcome smtp_send(struct mailer *m, const struct receipt *rc, const char *msg, size_t len, char *err,
+			      size_t errsz)
+{
+	char rcpt[300];
+	snprintf(rcpt, sizeof rcpt, "<%s>", rc->email);
+	struct curl_slist *to = curl_slist_append(NULL, rcpt);
+	if (!to) {
+		snprintf(err, errsz, "out of memory");
+		return OUT_RETRY;
+	}
+	struct upload u = {msg, len, 0};
+	m->errbuf[0] = '\0';
+	m->reply[0] = '\0';
+	curl_easy_setopt(m->curl, CURLOPT_MAIL_RCPT, to);
+	curl_easy_setopt(m->curl, CURLOPT_READDATA, &u);
+	curl_easy_setopt(m->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	CURLcode rc_ = curl_easy_perform(m->curl);
+	long code = 0;
+	curl_easy_getinfo(m->curl, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_setopt(m->curl, CURLOPT_MAIL_RCPT, NULL);
+	curl_easy_setopt(m->curl, CURLOPT_READDATA, NULL);
+	curl_slist_free_all(to);
+	if (rc_ == CURLE_OK)
+		return OUT_SENT;
+	const char *what = m->errbuf[0] ? m->errbuf : curl_easy_strerror(rc_);
+	snprintf(m->safe_err, sizeof m->safe_err, "%s", what);
+	if (m->reply[0])
+		snprintf(err, errsz, "%.200s (%.250s)", m->reply, what);
+	else
+		snprintf(err, errsz, "%s", what);
+	/* A 5xx reply is the server's final word on this mail (unknown mailbox, rejected content...).
+	 * Refused credentials are a configuration problem that an operator fixes: keep retrying. */
+	bool permanent = code >= 500 && code <= 599 && rc_ != CURLE_LOGIN_DENIED && rc_ != CURLE_OPERATION_TIMEDOUT &&
+			 rc_ != CURLE_ABORTED_BY_CALLBACK;
+	return permanent ? OUT_FAILED : OUT_RETRY;
+}
+
+/* Writes the mail as DIR/NUMBER.eml (NUMBER.rN.eml for the N-th resend), whole or not at all. */
+static enum outcome file_send(const struct receipt *rc, const char *msg, size_t len, char *err, size_t errsz)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int pn = rc->resends ? snprintf(path, sizeof path, "%s/%s.r%d.eml", g.dir, rc->number, rc->resends)
+			     : snprintf(path, sizeof path, "%s/%s.eml", g.dir, rc->number);
+	int tn = snprintf(tmp, sizeof tmp, "%s/.%s.%ld.%lld.tmp", g.dir, rc->number, (long)getpid(), rc->id);
+	if (pn < 0 || (size_t)pn >= sizeof path || tn < 0 || (size_t)tn >= sizeof tmp) {
+		snprintf(err, errsz, "the mail directory's path is too long");
+		return OUT_FAILED;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		snprintf(err, errsz, "cannot create a file in %.300s: %.100s", g.dir, strerror(errno));
+		return OUT_RETRY;
+	}
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, msg + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	if (off != len || fsync(fd) != 0) {
+		snprintf(err, errsz, "cannot write %.300s: %.100s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return OUT_RETRY;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		snprintf(err, errsz, "cannot rename to %.300s: %.100s", path, strerror(errno));
+		unlink(tmp);
+		return OUT_RETRY;
+	}
+	return OUT_SENT;
+}
+
+static enum outcome deliver(struct mailer *m, const struct receipt *rc, char *err, size_t errsz)
+{
+	if (!ident_email_valid(rc->email)) {
+		snprintf(err, errsz, "the e-mail address is not valid");
+		return OUT_FAILED;
+	}
+	char seed[33];
+	if (crypto_random_hex(seed, 16) != 0)
+		snprintf(seed, sizeof seed, "%lld", rc->id);
+	struct receipt_mail_opts o = {
+		.from = m->cfg->mail_from,
+		.issuer = m->cfg->receipt_issuer,
+		.public_url = m->cfg->public_url,
+		.boundary_seed = seed,
+		.now = time(NULL),
+	};
+	size_t len = 0;
+	char *msg = receipt_render_mail(rc, &o, &len);
+	if (!msg) {
+		snprintf(err, errsz, "out of memory while rendering the mail");
+		return OUT_RETRY;
+	}
+	enum outcome out = g.file_mode ? file_send(rc, msg, len, err, errsz) : smtp_send(m, rc, msg, len, err, errsz);
+	free(msg);
+	return out;
+}
+
+/* Delivers one claimed receipt and records the outcome. */
+static void process(struct mailer *m, const struct receipt *rc)
+{
+	uint64_t t0 = now_ms();
+	char err[512] = "";
+	m->safe_err[0] = '\0';
+	enum outcome out = deliver(m, rc, err, sizeof err);
+	long long delay = 0;
+	if (out == OUT_RETRY && rc->attempts >= m->cfg->mail_max_attempts) {
+		char last[sizeof err];
+		snprintf(last, sizeof last, "%s", err);
+		snprintf(err, sizeof err, "gave up after %d attempts: %.400s", rc->attempts, last);
+		out = OUT_FAILED;
+	}
+	char id[24], att[16], ms[24];
+	snprintf(id, sizeof id, "%lld", rc->id);
+	snprintf(att, sizeof att, "%d", rc->attempts);
+	const char *params[4] = {id, att, NULL, NULL};
+	struct log_line l;
+	if (out == OUT_SENT) {
+		log_begin(&l, LOG_INFO, "receipt mailed");
+		metrics_add(M_MAIL_SENT, 1);
+		record(m, rc, sql_sent, params, 2);
+	} else if (out == OUT_RETRY) {
+		uint32_t rnd = 0;
+		if (RAND_bytes((unsigned char *)&rnd, sizeof rnd) != 1)
+			rnd = (uint32_t)t0;
+		delay = mailer_backoff_ms(rc->attempts, m->cfg->mail_retry_base_ms, m->cfg->mail_retry_max_ms, rnd);
+		snprintf(ms, sizeof ms, "%lld", delay);
+		params[2] = ms;
+		params[3] = err;
+		log_begin(&l, LOG_WARN, "receipt mail failed; will retry");
+		metrics_add(M_MAIL_RETRIED, 1);
+		record(m, rc, sql_retry, params, 4);
+	} else {
+		params[2] = err;
+		log_begin(&l, LOG_WARN, "receipt mail failed permanently");
+		metrics_add(M_MAIL_FAILED, 1);
+		record(m, rc, sql_failed, params, 3);
+	}
+	/* The number, never the address: the server's reply may quote the address, so it stays in the
+	 * database (internal API) and only libcurl's own message is logged. */
+	log_str(&l, "receipt", rc->number);
+	log_str(&l, "payment", rc->payment_id);
+	log_int(&l, "attempt", rc->attempts);
+	log_int(&l, "ms", (long long)(now_ms() - t0));
+	if (out != OUT_SENT)
+		log_str(&l, "error", m->safe_err[0] ? m->safe_err : err);
+	if (out == OUT_RETRY)
+		log_int(&l, "retry_in_ms", delay);
+	log_end(&l);
+}
+
+/* Gives claims back whose lease has expired (their mailer died or hung): the documented window in
+ * which a mail can go out twice. */
+static int recover(struct mailer *m)
+{
+	PGresult *r = q(m, sql_recover, 0, NULL, PGRES_TUPLES_OK);
+	if (!r)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++)
+		log_kv(LOG_WARN, "mailer: a receipt's delivery was interrupted; it will be mailed again", "receipt",
+		       PQgetvalue(r, i, 0), "attempts", PQgetvalue(r, i, 1), NULL);
+	PQclear(r);
+	return 0;
+}
+
+/* One claim-and-deliver round. Returns the number of receipts claimed, or -1 on a database error. */
+static int cycle(struct mailer *m)
+{
+	if (recover(m) != 0)
+		return -1;
+	char batch[8], lease[24];
+	snprintf(batch, sizeof batch, "%d", BATCH);
+	snprintf(lease, sizeof lease, "%lld", m->lease_ms);
+	const char *params[] = {m->cfg->receipt_tz, batch, lease};
+	PGresult *r = q(m, sql_claim, 3, params, PGRES_TUPLES_OK);
+	if (!r)
+		return -1;
+	int n = PQntuples(r);
+	struct receipt *rcs = n ? calloc((size_t)n, sizeof *rcs) : NULL;
+	if (n && !rcs) {
+		PQclear(r);
+		return -1;          /* the claims expire and are recovered */
+	}
+	int ok = 0;
+	for (int i = 0; i < n; i++)
+		if (receipt_from_row(r, i, &rcs[ok]) == 0)
+			ok++;
+	PQclear(r);
+	for (int i = 0; i < ok; i++) {
+		if (stopping()) {
+			char id[24], att[16];
+			snprintf(id, sizeof id, "%lld", rcs[i].id);
+			snprintf(att, sizeof att, "%d", rcs[i].attempts);
+			const char *p[] = {id, att};
+			PGresult *x = q(m, sql_release, 2, p, PGRES_COMMAND_OK);
+			PQclear(x);
+			continue;
+		}
+		process(m, &rcs[i]);
+	}
+	free(rcs);
+	return n;
+}
+
+static void refresh_gauges(struct mailer *m)
+{
+	if (m->idx != 0 || now_ms() < m->gauges_at)
+		return;
+	m->gauges_at = now_ms() + GAUGES_EVERY_MS;
+	PGresult *r = q(m, sql_gauges, 0, NULL, PGRES_TUPLES_OK);
+	long long pending, failed;
+	if (r && db_int64(r, 0, 0, &pending) == 0 && db_int64(r, 0, 1, &failed) == 0) {
+		metrics_add(M_RECEIPTS_PENDING, pending - g.shown_pending);
+		metrics_add(M_RECEIPTS_FAILED, failed - g.shown_failed);
+		g.shown_pending = pending;
+		g.shown_failed = failed;
+	}
+	PQclear(r);
+}
+
+static bool drain_notifies(struct mailer *m)
+{
+	bool any = false;
+	PGnotify *n;
+	while (m->pg && (n = PQnotifies(m->pg))) {
+		any = true;
+		PQfreemem(n);
+	}
+	return any;
+}
+
+/* Sleeps until a NOTIFY, the next due time, or shutdown. */
+static void wait_for_work(struct mailer *m)
+{
+	long long wait = IDLE_POLL_MS;
+	PGresult *r = q(m, sql_next, 0, NULL, PGRES_TUPLES_OK);
+	long long next;
+	if (r && db_int64(r, 0, 0, &next) == 0)
+		wait = next < 15 ? 20 : next + 5 < IDLE_POLL_MS ? next + 5 : IDLE_POLL_MS;   /* never spin */
+	PQclear(r);
+	if (m->idx == 0 && wait > GAUGES_EVERY_MS)
+		wait = GAUGES_EVERY_MS;     /* thread 0 keeps the outbox gauges fresh */
+	if (!m->pg)
+		return;
+	if (PQconsumeInput(m->pg) == 0) {
+		db_drop(m);
+		return;
+	}
+	if (drain_notifies(m))
+		return;
+	struct pollfd p[2] = {{g.pipe[0], POLLIN, 0}, {PQsocket(m->pg), POLLIN, 0}};
+	if (poll(p, 2, (int)wait) > 0 && (p[1].revents & (POLLIN | POLLERR | POLLHUP))) {
+		if (PQconsumeInput(m->pg) == 0)
+			db_drop(m);
+		else
+			drain_notifies(m);
+	}
+}
+
+static void *mailer_main(void *arg)
+{
+	struct mailer *m = arg;
+	long long backoff = 250;
+	while (!stopping()) {
+		if (!m->pg) {
+			if (db_connect(m) != 0) {
+				nap(backoff);
+				backoff = backoff * 2 > DB_RETRY_MAX_MS ? DB_RETRY_MAX_MS : backoff * 2;
+				continue;
+			}
+			backoff = 250;
+		}
+		int n = cycle(m);
+		if (n < 0) {
+			nap(1000);  /* a broken connection is reopened; a failing statement is not hammered */
+			continue;
+		}
+		if (n > 0)
+			continue;
+		refresh_gauges(m);
+		wait_for_work(m);
+	}
+	if (m->pg)
+		db_drop(m);
+	return NULL;
+}
+
+/* ---- start and stop ------------------------------------------------------------------------ */
+
+/* "file:///var/mail" -> "/var/mail" with %XX decoded; creates it (and missing parents). */
+static int prepare_dir(const char *url)
+{
+	const char *s = url + strlen("file://");
+	size_t o = 0;
+	for (; *s && o + 1 < sizeof g.dir; s++) {
+		unsigned hi, lo;
+		if (s[0] == '%' && s[1] && s[2] && sscanf(s + 1, "%1x%1x", &hi, &lo) == 2) {
+			g.dir[o++] = (char)(hi * 16 + lo);
+			s += 2;
+		} else {
+			g.dir[o++] = *s;
+		}
+	}
+	g.dir[o] = '\0';
+	while (o > 1 && g.dir[o - 1] == '/')
+		g.dir[--o] = '\0';
+	for (char *p = g.dir + 1;; p++) {
+		char c = *p;
+		if (c == '/' || c == '\0') {
+			*p = '\0';
+			int rc = mkdir(g.dir, 0750);
+			*p = c;
+			if (rc != 0 && errno != EEXIST)
+				return -1;
+		}
+		if (!c)
+			break;
+	}
+	return 0;
+}
+
+int mailer_start(const struct config *cfg)
+{
+	g.cfg = cfg;
+	atomic_store(&g.stop, false);
+	atomic_store(&g.hard_stop_ms, 0);
+	g.file_mode = strncmp(cfg->mail_url, "file://", 7) == 0;
+	if (cfg->mail_workers == 0) {
+		log_kv(LOG_INFO, "mailer off on this gateway (GATEWAY_MAIL_WORKERS=0)", NULL);
+		return 0;
+	}
+	if (g.file_mode && prepare_dir(cfg->mail_url) != 0)
+		log_kv(LOG_WARN, "mailer: cannot create the mail directory; mails wait until it exists", "dir", g.dir,
+		       "error", strerror(errno), NULL);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "gatewayd: cannot initialise libcurl\n");
+		return -1;
+	}
+	g.curl_ready = true;
+	if (pipe2(g.pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		fprintf(stderr, "gatewayd: mailer: %s\n", strerror(errno));
+		return -1;
+	}
+	g.m = calloc((size_t)cfg->mail_workers, sizeof *g.m);
+	if (!g.m) {
+		fprintf(stderr, "gatewayd: out of memory\n");
+		return -1;
+	}
+	g.n = cfg->mail_workers;
+	for (int i = 0; i < g.n; i++) {
+		g.m[i].cfg = cfg;
+		g.m[i].idx = i;
+		g.m[i].lease_ms = (long long)BATCH * cfg->mail_timeout_ms + 60000;
+		if (!g.file_mode && smtp_init(&g.m[i]) != 0) {
+			fprintf(stderr, "gatewayd: cannot set up libcurl for GATEWAY_MAIL_URL\n");
+			return -1;
+		}
+	}
+	/* The threads inherit a mask without SIGTERM/SIGINT/SIGPIPE: those belong to the server's sigwait. */
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	int rc = 0;
+	for (int i = 0; i < g.n && rc == 0; i++) {
+		rc = pthread_create(&g.m[i].thread, NULL, mailer_main, &g.m[i]);
+		g.m[i].started = rc == 0;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		fprintf(stderr, "gatewayd: cannot start a mailer thread\n");
+		return -1;
+	}
+	char n[8];
+	snprintf(n, sizeof n, "%d", g.n);
+	log_kv(LOG_INFO, "mailer started", "workers", n, "mode",
+	       g.file_mode ? "file" : strncmp(cfg->mail_url, "smtps://", 8) == 0 ? "smtps" : "smtp", NULL);
+	return 0;
+}
+
+void mailer_stop(void)
+{
+	atomic_store(&g.stop, true);
+	if (g.cfg)
+		atomic_store(&g.hard_stop_ms, now_ms() + (uint64_t)g.cfg->shutdown_timeout * 1000u + 1);
+	if (g.pipe[1] >= 0) {
+		ssize_t w = write(g.pipe[1], "x", 1);
+		(void)w;
+	}
+	for (int i = 0; i < g.n; i++) {
+		if (g.m[i].started)
+			pthread_join(g.m[i].thread, NULL);
+		if (g.m[i].curl)
+			curl_easy_cleanup(g.m[i].curl);
+	}
+	free(g.m);
+	g.m = NULL;
+	g.n = 0;
+	for (int i = 0; i < 2; i++)
+		if (g.pipe[i] >= 0) {
+			close(g.pipe[i]);
+			g.pipe[i] = -1;
+		}
+	if (g.curl_ready)
+		curl_global_cleanup();
+	g.curl_ready = false;
+	if (g.cfg)
+		log_kv(LOG_INFO, "mailer stopped", NULL);
+	g.cfg = NULL;
+}

@@ -1,0 +1,259 @@
+"""`make bench`: the gateway against the database's own limit, side by side in one run.
+
+Starts its own PostgreSQL (default durability) and gatewayd, loads a synthetic subscriber base and
+payment history, then measures with wrk (HTTP) and pgbench (the identical SQL, same connection
+count):
+  (a) terminal `pay` bookings/s through OSMP      vs pgbench running the same book_payment() call
+  (b) account lookups/s                            vs pgbench running the same SELECT
+  (c) /healthz on one event loop                   vs a bare evhttp hello on one thread
+  (d) p50/p99 lookup latency at half of (b)'s peak
+  (e) RSS with 10k idle keep-alive connections
+  (f) (a) and (b) again with 10x accounts and a 10x larger ledger
+Prints one table and appends it, with the date, commit and command, to tests/bench/RESULTS.md.
+Environment: BENCH_SECONDS (default 10) per measurement."""
+import os
+import re
+import resource
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from harness import ROOT, BUILD, Gateway, Postgres, gatewayd, free_port  # noqa: E402
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+DB_CONNS = 16                       # gatewayd: 2 loops x 8; pgbench: -c 16
+HTTP_CONNS = 64
+ACC_FIRST = 800000001
+BASE_ACCOUNTS = 10000
+BASE_HISTORY = 50000
+PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def load(pg, first, n_accounts, n_history, tag):
+    """Synthetic subscribers and a booked payment history (payments, ledger, receipts), written in
+    bulk with the guard triggers off: it is history, not traffic."""
+    log("loading %d accounts and %d history rows (%s)" % (n_accounts, n_history, tag))
+    pg.psql("""
+        SET session_replication_role = replica;
+        INSERT INTO accounts (contract, phone, holder_name, status, balance, opening_balance, monthly_fee)
+        SELECT (%(first)d + g)::text, '+7900' || lpad(g::text, 7, '0'), 'Абонент ' || g, 'active', 0, 0, 60000
+          FROM generate_series(0, %(na)d - 1) g;
+        WITH p AS (
+          INSERT INTO payments (account_id, amount, channel, adapter, method, provider_txn_id, status, paid_at)
+          SELECT a.id, 10000, 'terminal', 'history', 'cash', '%(tag)s-' || g, 'succeeded', now() - interval '1 day'
+            FROM generate_series(1, %(nh)d) g
+            JOIN accounts a ON a.contract = (%(first)d + g %% %(na)d)::text
+          RETURNING id, account_id, amount)
+        , l AS (INSERT INTO ledger (account_id, payment_id, kind, amount, balance_after)
+                SELECT account_id, id, 'credit', amount, amount FROM p RETURNING payment_id)
+        INSERT INTO receipts (payment_id, token, email, state)
+        SELECT payment_id, md5(payment_id::text) || md5(random()::text), NULL, 'no_email' FROM l;
+        """ % {"first": first, "na": n_accounts, "nh": n_history, "tag": tag})
+    pg.psql("ANALYZE")
+    pg.psql("CHECKPOINT")
+
+
+def wrk(script, url, conns, threads=2, seconds=SECONDS, env=None):
+    e = dict(os.environ, **(env or {}))
+    args = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % seconds, "--latency"]
+    if script:
+        args += ["-s", os.path.join(HERE, script)]
+    out = subprocess.run(args + [url], capture_output=True, text=True, env=e, timeout=seconds + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errs = int(re.search(r"BENCH_APP_ERRORS (\d+)", out).group(1)) if "BENCH_APP_ERRORS" in out else 0
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: (.*)", out)
+    p50 = re.search(r"BENCH_LATENCY_P50_US (\d+)", out)
+    p99 = re.search(r"BENCH_LATENCY_P99_US (\d+)", out)
+    return {"rps": rps, "errors": errs + (int(non2xx.group(1)) if non2xx else 0),
+            "socket_errors": sock.group(1) if sock else "",
+            "p50_ms": int(p50.group(1)) / 1000 if p50 else None, "p99_ms": int(p99.group(1)) / 1000 if p99 else None}
+
+
+def pgbench(url, script_text, conns=DB_CONNS, seconds=SECONDS):
+    path = os.path.join(BUILD, "bench-%d.sql" % os.getpid())
+    with open(path, "w") as f:
+        f.write(script_text)
+    out = subprocess.run([PGBENCH, "-n", "-M", "prepared", "-c", str(conns), "-j", "2", "-T", str(seconds), "-f", path,
+                          url], capture_output=True, text=True, timeout=seconds + 120)
+    m = re.search(r"tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)\)",
+                  out.stdout)
+    if not m:
+        raise RuntimeError("pgbench failed: " + out.stdout[-500:] + out.stderr[-500:])
+    os.unlink(path)
+    return float(m.group(1))
+
+
+BOOK_SQL = """\\set acc random(%(first)d, %(last)d)
+\\set txn random(1, 900000000000000)
+SELECT b.result FROM book_payment('terminal', 'osmp', %(pid)s, 'pgb' || :txn, :acc::text, 10000::bigint, 'cash', NULL,
+  ('2026-11-26 12:00:00'::timestamp AT TIME ZONE 'Europe/Moscow'), md5(random()::text) || md5(random()::text), NULL) b;
+"""
+LOOKUP_SQL = """\\set acc random(%(first)d, %(last)d)
+SELECT contract, holder_name, status, balance, monthly_fee FROM accounts WHERE contract = :acc::text;
+"""
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def idle_connections(port, n):
+    socks = []
+    req = b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n"
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(req)
+        socks.append(s)
+    for s in socks:
+        s.recv(4096)
+    return socks
+
+
+def commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def main():
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))   # 10k client sockets here, 10k in gatewayd
+    subprocess.run(["cc", "-O2", "-o", os.path.join(BUILD, "bench-hello"), os.path.join(HERE, "hello.c"), "-levent"],
+                   check=True)
+    pg = Postgres().start()
+    procs = []
+    gws = []
+    try:
+        pg.psql("ALTER SYSTEM SET max_connections = 300")
+        rc, out, err = gatewayd(["migrate"], pg.url)
+        assert rc == 0, err
+        load(pg, ACC_FIRST, BASE_ACCOUNTS, BASE_HISTORY, "h1")
+        rc, out, err = gatewayd(["partner", "add", "bench", "--protocol", "osmp", "--max", "15000.00"], pg.url)
+        assert rc == 0, err
+        login = re.search(r"login:\s+(\S+)", out).group(1)
+        password = re.search(r"password:\s+(\S+)", out).group(1)
+        import base64
+        auth = "Basic " + base64.b64encode(("%s:%s" % (login, password)).encode()).decode()
+        pid = pg.psql("SELECT id FROM partners WHERE name = 'bench'")
+        gw = Gateway(pg.url, GATEWAY_THREADS="2", GATEWAY_DB_POOL=str(DB_CONNS // 2), GATEWAY_LOOKUP_RATE="100000",
+                     GATEWAY_LOOKUP_BURST="100000", GATEWAY_MAIL_WORKERS="0").start()
+        gws.append(gw)
+        base = "http://127.0.0.1:%d" % gw.port
+        results = {}
+
+        def measure(tag, accounts):
+            env = {"AUTH": auth, "ACC_FIRST": str(ACC_FIRST), "ACC_COUNT": str(accounts)}
+            sub = {"first": ACC_FIRST, "last": ACC_FIRST + accounts - 1, "pid": pid}
+            log("(%s) bookings through OSMP ..." % tag)
+            results[tag + "_book_http"] = wrk("osmp_pay.lua", base + "/v1/osmp", HTTP_CONNS, env=env)
+            log("(%s) bookings with pgbench ..." % tag)
+            results[tag + "_book_pg"] = pgbench(pg.url, BOOK_SQL % sub)
+            log("(%s) lookups through HTTP ..." % tag)
+            results[tag + "_lookup_http"] = wrk("lookup.lua", base + "/v1/accounts/lookup", HTTP_CONNS, env=env)
+            log("(%s) lookups with pgbench ..." % tag)
+            results[tag + "_lookup_pg"] = pgbench(pg.url, LOOKUP_SQL % sub)
+
+        measure("x1", BASE_ACCOUNTS)
+
+        log("(c) /healthz on one loop vs bare evhttp ...")
+        one = Gateway(pg.url, GATEWAY_THREADS="1", GATEWAY_DB_POOL="2", GATEWAY_MAIL_WORKERS="0",
+                      GATEWAY_LOG_LEVEL="info").start()
+        gws.append(one)
+        results["healthz"] = wrk(None, "http://127.0.0.1:%d/healthz" % one.port, 50, threads=1)
+        one.stop()
+        hport = free_port()
+        hello = subprocess.Popen([os.path.join(BUILD, "bench-hello"), str(hport)])
+        procs.append(hello)
+        time.sleep(0.3)
+        results["hello"] = wrk(None, "http://127.0.0.1:%d/healthz" % hport, 50, threads=1)
+        hello.terminate()
+
+        log("(d) lookup latency at half of peak ...")
+        target = results["x1_lookup_http"]["rps"] / 2
+        delay_ms = 2
+        conns = max(2, int(round(target * delay_ms / 1000)))
+        env = {"ACC_FIRST": str(ACC_FIRST), "ACC_COUNT": str(BASE_ACCOUNTS), "RATE_DELAY_MS": str(delay_ms)}
+        results["latency"] = wrk("lookup.lua", base + "/v1/accounts/lookup", conns, env=env)
+        results["latency"]["target_rps"] = target
+
+        log("(e) RSS with 10k idle keep-alive connections ...")
+        before = rss_kib(gw.proc.pid)
+        socks = idle_connections(gw.port, 10000)
+        time.sleep(1)
+        results["rss"] = {"before_kib": before, "with_10k_kib": rss_kib(gw.proc.pid), "conns": len(socks)}
+        for s in socks:
+            s.close()
+        time.sleep(1)
+
+        log("(f) 10x accounts and history ...")
+        load(pg, ACC_FIRST + BASE_ACCOUNTS, BASE_ACCOUNTS * 9, BASE_HISTORY * 9, "h10")
+        measure("x10", BASE_ACCOUNTS * 10)
+        report(results)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        for g in gws:
+            g.stop()
+        pg.destroy()
+
+
+def report(r):
+    def ratio(a, b):
+        return a / b if b else 0.0
+
+    rows = []
+
+    def row(name, value, baseline, ratio_v, target, ok):
+        rows.append((name, value, baseline, ratio_v, target, "yes" if ok else "NO"))
+
+    b1 = ratio(r["x1_book_http"]["rps"], r["x1_book_pg"])
+    row("(a) bookings/s: OSMP pay via HTTP vs pgbench book_payment()", "%.0f" % r["x1_book_http"]["rps"],
+        "%.0f" % r["x1_book_pg"], "%.2f" % b1, ">= 0.85", b1 >= 0.85)
+    l1 = ratio(r["x1_lookup_http"]["rps"], r["x1_lookup_pg"])
+    row("(b) lookups/s: HTTP vs pgbench SELECT", "%.0f" % r["x1_lookup_http"]["rps"], "%.0f" % r["x1_lookup_pg"],
+        "%.2f" % l1, ">= 0.50", l1 >= 0.5)
+    h = ratio(r["healthz"]["rps"], r["hello"]["rps"])
+    row("(c) /healthz req/s, one loop: gatewayd vs bare evhttp", "%.0f" % r["healthz"]["rps"],
+        "%.0f" % r["hello"]["rps"], "%.2f" % h, ">= 0.90", h >= 0.9)
+    lat = r["latency"]
+    row("(d) lookup p50 / p99 at %.0f req/s (half of peak; achieved %.0f)" % (lat["target_rps"], lat["rps"]),
+        "%.2f / %.2f ms" % (lat["p50_ms"], lat["p99_ms"]), "", "", "p99 <= 3 ms", lat["p99_ms"] <= 3)
+    rss = r["rss"]["with_10k_kib"] / 1024
+    row("(e) RSS with %d idle keep-alive connections" % r["rss"]["conns"], "%.1f MiB" % rss,
+        "%.1f MiB idle" % (r["rss"]["before_kib"] / 1024), "", "<= 64 MiB", rss <= 64)
+    gb = ratio(r["x10_book_http"]["rps"], r["x1_book_http"]["rps"])
+    gbp = ratio(r["x10_book_pg"], r["x1_book_pg"])
+    row("(f) bookings/s at 10x data (HTTP; pgbench %.0f, %.2fx)" % (r["x10_book_pg"], gbp),
+        "%.0f" % r["x10_book_http"]["rps"], "%.0f" % r["x1_book_http"]["rps"], "%.2f" % gb, ">= 0.90", gb >= 0.9)
+    gl = ratio(r["x10_lookup_http"]["rps"], r["x1_lookup_http"]["rps"])
+    glp = ratio(r["x10_lookup_pg"], r["x1_lookup_pg"])
+    row("(f) lookups/s at 10x data (HTTP; pgbench %.0f, %.2fx)" % (r["x10_lookup_pg"], glp),
+        "%.0f" % r["x10_lookup_http"]["rps"], "%.0f" % r["x1_lookup_http"]["rps"], "%.2f" % gl, ">= 0.90", gl >= 0.9)
+    errors = sum(v.get("errors", 0) for v in r.values() if isinstance(v, dict))
+
+    lines = ["| measurement | gateway | baseline | ratio | target | met |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["| %s | %s | %s | %s | %s | %s |" % row_ for row_ in rows]
+    table = "\n".join(lines)
+    print(table)
+    print("application errors during the run: %d" % errors)
+    with open(os.path.join(HERE, "RESULTS.md"), "a", encoding="utf-8") as f:
+        f.write("\n## %s, commit %s\n\n`make bench` (BENCH_SECONDS=%d; %d HTTP connections, %d database connections; "
+                "%d cores, %s)\n\n%s\n\nApplication errors during the run: %d.\n"
+                % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), commit(), SECONDS, HTTP_CONNS, DB_CONNS,
+                   os.cpu_count(), os.uname().machine, table, errors))
+
+
+if __name__ == "__main__":
+    main()
