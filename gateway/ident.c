@@ -420,3 +420,16 @@ fail:
     out[0] = '\0';
     return -1;
 }
+
+void ident_mask_contract(const char *contract, char *out, size_t outsz)
+{
+	if (!out || outsz == 0)
+		return;
+	size_t n = contract ? strlen(contract) : 0;
+	if (n + 1 > outsz)
+		n = outsz - 1;
+	size_t head = n >= 8 ? 2 : 1, tail = n >= 8 ? 3 : 2;
+	for (size_t i = 0; i < n; i++)
+		out[i] = n > 4 && (i < head || i >= n - tail) ? contract[i] : '*';
+	out[n] = '\0';
+}

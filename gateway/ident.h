@@ -96,4 +96,9 @@ int ident_mask_name(const char *in, char *out, size_t outsz);
  * truncated sequences. s may be NULL only when len == 0 (empty is valid). */
 bool ident_utf8_valid(const char *s, size_t len);
 
+/* Masks a contract number for display, keeping its first and last digits (2 and 3 of 8 or more,
+ * 1 and 2 of shorter ones): "123456789" -> "12****789", "12345" -> "1**45". One scheme for the
+ * pay form, receipts and mails. Writes at most outsz bytes (NUL terminated). */
+void ident_mask_contract(const char *contract, char *out, size_t outsz);
+
 #endif /* GATEWAY_IDENT_H */

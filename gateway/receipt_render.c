@@ -14,19 +14,6 @@
 
 /* ---- small formatters ----------------------------------------------------------------------- */
 
-void receipt_mask_contract(const char *contract, char *out, size_t outsz)
-{
-	if (!out || outsz == 0)
-		return;
-	size_t n = contract ? strlen(contract) : 0;
-	if (n + 1 > outsz)
-		n = outsz - 1;
-	size_t head = n >= 8 ? 2 : 1, tail = n >= 8 ? 3 : 2;
-	for (size_t i = 0; i < n; i++)
-		out[i] = n > 4 && (i < head || i >= n - tail) ? contract[i] : '*';
-	out[n] = '\0';
-}
-
 char *receipt_format_rub(int64_t kopecks, char buf[RECEIPT_RUB_BUFSZ])
 {
 	static const char nbsp[] = "\xC2\xA0";
@@ -203,7 +190,7 @@ void receipt_header_encode(FILE *f, const char *s)
 void receipt_mail_subject(const struct receipt *rc, char *out, size_t outsz)
 {
 	char rub[RECEIPT_RUB_BUFSZ], contract[16];
-	receipt_mask_contract(rc->contract, contract, sizeof contract);
+	ident_mask_contract(rc->contract, contract, sizeof contract);
 	snprintf(out, outsz, "Квитанция № %s: оплата %s по договору %s", rc->number,
 		 receipt_format_rub(rc->amount, rub), contract);
 }
@@ -228,7 +215,7 @@ static char *text_body(const struct receipt *rc, const struct receipt_mail_opts 
 	if (!f)
 		return NULL;
 	char rub[RECEIPT_RUB_BUFSZ], contract[16], method[256], when[64], status[128], holder[sizeof rc->holder_name];
-	receipt_mask_contract(rc->contract, contract, sizeof contract);
+	ident_mask_contract(rc->contract, contract, sizeof contract);
 	method_line(rc, method, sizeof method);
 	when_line(rc, when, sizeof when);
 	status_line(rc, status, sizeof status);
@@ -273,7 +260,7 @@ static char *html_body(const struct receipt *rc, const struct receipt_mail_opts 
 		return NULL;
 	char rub[RECEIPT_RUB_BUFSZ], contract[16], method[256], when[64], status[128], num[32],
 		holder[sizeof rc->holder_name];
-	receipt_mask_contract(rc->contract, contract, sizeof contract);
+	ident_mask_contract(rc->contract, contract, sizeof contract);
 	method_line(rc, method, sizeof method);
 	when_line(rc, when, sizeof when);
 	status_line(rc, status, sizeof status);
@@ -428,7 +415,7 @@ char *receipt_render_html(const struct receipt *rc, const char *issuer, size_t *
 		return NULL;
 	char rub[RECEIPT_RUB_BUFSZ], contract[16], method[256], when[64], status[128], num[32], date[16],
 		holder[sizeof rc->holder_name];
-	receipt_mask_contract(rc->contract, contract, sizeof contract);
+	ident_mask_contract(rc->contract, contract, sizeof contract);
 	method_line(rc, method, sizeof method);
 	when_line(rc, when, sizeof when);
 	status_line(rc, status, sizeof status);
@@ -480,7 +467,7 @@ static json_t *str_or_null(const char *s) { return s && *s ? json_string(s) : js
 json_t *receipt_public_json(const struct receipt *rc)
 {
 	char amount[MONEY_BUFSZ], refunded[MONEY_BUFSZ], contract[16], holder[sizeof rc->holder_name];
-	receipt_mask_contract(rc->contract, contract, sizeof contract);
+	ident_mask_contract(rc->contract, contract, sizeof contract);
 	masked_holder(rc, holder, sizeof holder);
 	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:o,s:I,s:o,s:s}", "number", rc->number, "status",
 			 rc->payment_status, "amount", money_format(rc->amount, amount), "refunded_amount",

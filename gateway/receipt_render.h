@@ -13,10 +13,6 @@
 
 #include "receipts.h"
 
-/* Masks a contract number for display: the first 2 and last 3 digits stay when it has 8 or more,
- * the first 1 and last 2 otherwise ("123456789" -> "12****789", "12345" -> "1**45"); 4 or fewer
- * characters become all '*'. out must hold strlen(contract) + 1 bytes (at most outsz). */
-void receipt_mask_contract(const char *contract, char *out, size_t outsz);
 
 /* Formats kopecks the Russian way for people: "1 234,50 ₽" (U+00A0 between thousands and before the
  * sign). buf must hold RECEIPT_RUB_BUFSZ bytes. Returns buf. */

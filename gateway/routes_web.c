@@ -49,17 +49,6 @@ static bool lookup_allowed(struct req *r)
 	return false;
 }
 
-/* "700000123" -> "*****0123": the payer typed it; a phone lookup must not reveal it whole. */
-static void mask_contract(const char *c, char *out, size_t outsz)
-{
-	size_t n = strlen(c);
-	if (n + 1 > outsz)
-		n = outsz - 1;
-	for (size_t i = 0; i < n; i++)
-		out[i] = i + 4 < n ? '*' : c[i];
-	out[n] = '\0';
-}
-
 static void on_lookup(enum lookup_result res, const struct account_view *v, void *arg)
 {
 	struct req *r = arg;
@@ -81,7 +70,7 @@ static void on_lookup(enum lookup_result res, const struct account_view *v, void
 	char bal[MONEY_BUFSZ], fee[MONEY_BUFSZ], rec[MONEY_BUFSZ], masked[IDENT_CONTRACT_BUFSZ];
 	int64_t days = accounts_days_left(v->balance, v->monthly_fee, accounts_days_in_current_month());
 	int64_t recommended = accounts_recommended_amount(v->balance, v->monthly_fee, cfg->amount_min, cfg->amount_max);
-	mask_contract(v->contract, masked, sizeof masked);
+	ident_mask_contract(v->contract, masked, sizeof masked);   /* a phone lookup must not reveal it whole */
 	bool payable = strcmp(v->status, "closed") != 0;
 	json_t *j = json_pack("{s:s,s:s,s:s,s:b,s:s,s:s,s:o,s:s}", "contract", masked, "holder", v->holder_masked,
 			      "status", v->status, "payable", payable, "balance", money_format(v->balance, bal),

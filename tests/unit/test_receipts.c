@@ -140,11 +140,11 @@ static void test_contract_mask_keeps_head_and_tail(void **state)
 	};
 	for (size_t i = 0; i < COUNT(cases); i++) {
 		char out[16];
-		receipt_mask_contract(cases[i].in, out, sizeof out);
+		ident_mask_contract(cases[i].in, out, sizeof out);
 		assert_string_equal(out, cases[i].out);
 	}
 	char small[4];
-	receipt_mask_contract("123456789", small, sizeof small);
+	ident_mask_contract("123456789", small, sizeof small);
 	assert_int_equal(strlen(small), 3);
 }
 
