@@ -43,45 +43,48 @@ const struct adapter *adapter_for_method(const char *enabled, const char *method
 	return NULL;
 }
 
+/* The next name of a list separated by commas and/or spaces: sets *len and returns its start, or
+ * NULL at the end; *p moves past it. */
+static const char *next_name(const char **p, size_t *len)
+{
+	const char *s = *p;
+	while (s && (*s == ' ' || *s == ','))
+		s++;
+	if (!s || !*s)
+		return NULL;
+	const char *e = s;
+	while (*e && *e != ',' && *e != ' ')
+		e++;
+	*len = (size_t)(e - s);
+	*p = e;
+	return s;
+}
+
 bool adapter_enabled(const char *list, const char *name)
 {
-	size_t n = strlen(name);
-	for (const char *p = list; p && *p;) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		const char *e = p;
-		while (*e && *e != ',' && *e != ' ')
-			e++;
-		if ((size_t)(e - p) == n && strncmp(p, name, n) == 0)
+	size_t n = strlen(name), len;
+	for (const char *p = list, *s; (s = next_name(&p, &len)) != NULL;)
+		if (len == n && strncmp(s, name, n) == 0)
 			return true;
-		p = e;
-	}
 	return false;
 }
 
 int adapters_check_enabled(const char *list, char err[256])
 {
-	for (const char *p = list; p && *p;) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		const char *e = p;
-		while (*e && *e != ',' && *e != ' ')
-			e++;
-		if (e > p) {
-			char name[64];
-			snprintf(name, sizeof name, "%.*s", (int)(e - p), p);
-			const struct adapter *a = adapter_find(name);
-			if (!a) {
-				snprintf(err, 256, "GATEWAY_ADAPTERS: unknown adapter \"%s\"", name);
-				return -1;
-			}
-			if (a->kind == ADAPTER_TERMINAL) {
-				snprintf(err, 256, "GATEWAY_ADAPTERS: %s is a terminal protocol; it is always on (partners control access)",
-					 name);
-				return -1;
-			}
+	size_t len;
+	for (const char *p = list, *s; (s = next_name(&p, &len)) != NULL;) {
+		char name[64];
+		snprintf(name, sizeof name, "%.*s", (int)len, s);
+		const struct adapter *a = adapter_find(name);
+		if (!a) {
+			snprintf(err, 256, "GATEWAY_ADAPTERS: unknown adapter \"%s\"", name);
+			return -1;
 		}
-		p = e;
+		if (a->kind == ADAPTER_TERMINAL) {
+			snprintf(err, 256, "GATEWAY_ADAPTERS: %s is a terminal protocol; it is always on (partners control access)",
+				 name);
+			return -1;
+		}
 	}
 	return 0;
 }

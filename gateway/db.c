@@ -130,17 +130,28 @@ static void conn_free_events(struct conn *c)
 	}
 }
 
+/* Writes "a: b" (or just a) into dst as one line: newlines from libpq messages become spaces and
+ * trailing blanks go. */
+static void one_line(char *dst, size_t n, const char *a, const char *b)
+{
+	snprintf(dst, n, "%s%s%s", a, b && *b ? ": " : "", b ? b : "");
+	size_t len = strlen(dst);
+	for (size_t i = 0; i < len; i++)
+		if (dst[i] == '\n' || dst[i] == '\t')
+			dst[i] = ' ';
+	while (len > 0 && dst[len - 1] == ' ')
+		dst[--len] = '\0';
+}
+
 /* The connection failed or was lost: report the running query as unavailable (its outcome is
  * unknown), close, and schedule a reconnect unless the pool is closing. */
 static void conn_lost(struct conn *c, const char *why)
 {
 	struct db_pool *p = c->pool;
 	char msg[256];
-	const char *pm = c->pg ? PQerrorMessage(c->pg) : "";
-	snprintf(msg, sizeof msg, "%s%s%s", why, *pm ? ": " : "", pm);
-	size_t n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		msg[--n] = '\0';
+	/* libpq's error text is about the connection only when the connection is bad; otherwise it may
+	 * be a stale message of an earlier query */
+	one_line(msg, sizeof msg, why, c->pg && PQstatus(c->pg) == CONNECTION_BAD ? PQerrorMessage(c->pg) : NULL);
 	bool was_open = c->state >= C_IDLE;
 	conn_free_events(c);
 	evtimer_del(c->timer);
@@ -214,10 +225,7 @@ static void conn_done(struct conn *c)
 		finish_query(p, q, DB_OK, res, NULL, NULL);
 	} else {
 		char msg[256];
-		snprintf(msg, sizeof msg, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
-		size_t n = strlen(msg);
-		while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-			msg[--n] = '\0';
+		one_line(msg, sizeof msg, res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg), NULL);
 		enum db_status ds = retryable_sqlstate(sqlstate) || PQstatus(c->pg) == CONNECTION_BAD ? DB_UNAVAILABLE : DB_ERROR;
 		log_kv(LOG_WARN, "database query failed", "statement", q->stmt->name, "sqlstate", sqlstate ? sqlstate : "",
 		       "error", msg, NULL);
@@ -344,10 +352,7 @@ static void on_notice(void *arg, const char *message)
 {
 	(void)arg;
 	char msg[256];
-	snprintf(msg, sizeof msg, "%s", message);
-	size_t n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		msg[--n] = '\0';
+	one_line(msg, sizeof msg, message, NULL);
 	log_kv(LOG_INFO, "database notice", "notice", msg, NULL);
 }
 
