@@ -108,6 +108,7 @@ void http_reply_raw(struct req *r, int status, const char *content_type, const c
 	struct evbuffer *out = evbuffer_new();
 	if (out && len)
 		evbuffer_add(out, data, len);
+	server_reply_sending(r);
 	evhttp_send_reply(r->ev, status, NULL, out);
 	if (out)
 		evbuffer_free(out);

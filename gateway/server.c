@@ -49,6 +49,8 @@ struct worker {
 	struct event *drain_ev;   /* polls in-flight count while draining */
 	uint64_t drain_deadline_us;
 	long inflight;
+	long unsent;              /* replies handed to evhttp whose last byte is not written yet */
+	uint64_t idle_since_us;   /* draining: when inflight reached 0 */
 	int draining;
 	pthread_t thread;
 	uint64_t rid_seed;
@@ -282,12 +284,35 @@ static void worker_finish(struct worker *w)
 	event_base_loopexit(w->base, NULL);
 }
 
+static void on_reply_sent(struct evhttp_request *req, void *arg)
+{
+	(void)req;
+	struct worker *w = arg;
+	w->unsent--;
+}
+
+void server_reply_sending(struct req *r)
+{
+	/* A reply is written by evhttp after evhttp_send_reply returns; a drain that freed evhttp at
+	 * once could cut the last replies short. Only replies with a live connection complete. */
+	if (evhttp_request_get_connection(r->ev)) {
+		r->w->unsent++;
+		evhttp_request_set_on_complete_cb(r->ev, on_reply_sent, r->w);
+	}
+}
+
 static void on_drain(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct worker *w = arg;
-	if ((w->inflight == 0 && !janitor_busy(w->janitor)) || now_us() >= w->drain_deadline_us)
+	uint64_t now = now_us();
+	bool idle = w->inflight == 0 && !janitor_busy(w->janitor);
+	if (idle && !w->idle_since_us)
+		w->idle_since_us = now;
+	/* all answered and written out (a client gone mid-write never completes: give it 1 s) */
+	bool flushed = w->unsent == 0 || (w->idle_since_us && now - w->idle_since_us > 1000000u);
+	if ((idle && flushed) || now >= w->drain_deadline_us)
 		worker_finish(w);
 }
 

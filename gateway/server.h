@@ -24,6 +24,8 @@ struct server_sidecar {
 };
 extern struct server_sidecar server_sidecar;
 
+/* Called by http.c just before a reply is handed to evhttp (shutdown waits until it is written). */
+void server_reply_sending(struct req *r);
 /* Called by http.c when a request has been answered. */
 void server_request_done(struct req *r, int status);
 /* True while the worker is draining (replies then say Connection: close). */
