@@ -57,6 +57,7 @@ run_suite fuzz-smoke tests/fuzz/run.sh build/fuzz 5
 run_suite openapi-lint tests/lint_openapi.sh
 run_suite contract node tests/contract/validate.js "$BUILD/test-logs/contract"
 run_suite readme-config tests/check_readme.sh
+run_suite deploy tests/deploy/run.sh
 
 if [[ ${#failures[@]} -gt 0 ]]; then
 	printf 'failed suites: %s (logs in %s)\n' "${failures[*]}" "$log_dir"

@@ -4,7 +4,8 @@
 # Usage:
 #   deploy/dev/deps.sh build   Debian packages to build and run the gateway
 #   deploy/dev/deps.sh test    build set + test tools (cmocka, clang sanitizers and
-#                              libFuzzer, aiosmtpd, jq, wrk, curl, chromium, node/npm)
+#                              libFuzzer, aiosmtpd, jq, wrk, curl, chromium, node/npm,
+#                              systemd-analyze, strace)
 #   deploy/dev/deps.sh npm     npm tools (tests/package.json) into tests/node_modules
 #
 # Debian packages are checked with dpkg-query; only when some are missing does it
@@ -27,10 +28,11 @@ TEST_PKGS=(
     python3-aiosmtpd         # real SMTP server for mailer tests
     jq wrk curl
     chromium                 # headless browser for e2e (driven by playwright-core)
+    systemd strace procps    # tests/deploy: systemd-analyze verify/security, gatewayd under strace
 )
 
 usage() {
-    sed -n '4,8s/^# \{0,1\}//p' "$0" >&2
+    sed -n '4,9s/^# \{0,1\}//p' "$0" >&2
     exit 2
 }
 
