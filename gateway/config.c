@@ -45,6 +45,8 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_RETURN_HOSTS", "host of GATEWAY_PUBLIC_URL", false, "hosts a payment's `return_url` may point to, comma separated"},
 	{"GATEWAY_LOOKUP_RATE", "30", false, "account lookups per minute per client address (429 beyond)"},
 	{"GATEWAY_LOOKUP_BURST", "10", false, "account lookups a client may make at once before the rate applies"},
+	{"GATEWAY_PAYMENT_RATE", "20", false, "web payments a client address may create per minute (429 beyond)"},
+	{"GATEWAY_PAYMENT_BURST", "10", false, "web payments a client may create at once before the rate applies"},
 	{"GATEWAY_SANDBOX_SECRET", "random per process", true, "HMAC key of the sandbox acquirer's notifications"},
 	{"GATEWAY_CA_FILE", "", false, "PEM CA bundle trusted for outbound TLS to providers, besides the system store"},
 	{"GATEWAY_PROVIDER_TIMEOUT_MS", "10000", false, "limit of one call to a provider's API (a create is tried up to 3 times)"},
@@ -458,6 +460,12 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	if (int_var("GATEWAY_LOOKUP_BURST", 1, 100000, 10, &v, err) != 0)
 		goto fail;
 	c->lookup_burst = (int)v;
+	if (int_var("GATEWAY_PAYMENT_RATE", 1, 100000, 20, &v, err) != 0)
+		goto fail;
+	c->payment_rate = (int)v;
+	if (int_var("GATEWAY_PAYMENT_BURST", 1, 100000, 10, &v, err) != 0)
+		goto fail;
+	c->payment_burst = (int)v;
 	/* Receipts and the mailer. */
 	c->mail_user = getvar("GATEWAY_MAIL_USER", false, NULL, err, &bad);
 	if (!bad)

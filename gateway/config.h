@@ -41,6 +41,8 @@ struct config {
 	char *return_hosts;       /* GATEWAY_RETURN_HOSTS: hosts return_url may point to, comma separated */
 	int lookup_rate;          /* GATEWAY_LOOKUP_RATE: account lookups per minute per client address */
 	int lookup_burst;         /* GATEWAY_LOOKUP_BURST: lookups allowed at once before the rate applies */
+	int payment_rate;         /* GATEWAY_PAYMENT_RATE: web payments created per minute per client address */
+	int payment_burst;        /* GATEWAY_PAYMENT_BURST */
 	char *sandbox_secret;     /* GATEWAY_SANDBOX_SECRET(_FILE): signs the sandbox's notifications */
 	/* outbound providers (RBS, YooKassa) and the pending-payment janitor */
 	char *ca_file;            /* GATEWAY_CA_FILE: extra CA bundle for outbound TLS; NULL: system store only */

@@ -24,28 +24,33 @@
 
 /* ---- account lookup ------------------------------------------------------------------------- */
 
-static struct ratelimit *lookup_limiter;
+/* Per-address limits, shared by every event loop: lookups (so numbers cannot be enumerated) and
+ * payment creation (so the form cannot be used to flood providers). */
+static struct ratelimit *lookup_limiter, *payment_limiter;
 static pthread_once_t limiter_once = PTHREAD_ONCE_INIT;
 static const struct config *limiter_cfg;
 
 static void limiter_init(void)
 {
 	lookup_limiter = ratelimit_new(limiter_cfg->lookup_rate, limiter_cfg->lookup_burst, 65536);
+	payment_limiter = ratelimit_new(limiter_cfg->payment_rate, limiter_cfg->payment_burst, 65536);
 }
 
-/* Applies the per-address lookup limit; answers 429 and returns false when it is exceeded. */
-static bool lookup_allowed(struct req *r)
+/* Takes a token from the limiter for this client; answers 429 and returns false when it is out. */
+static bool allowed(struct req *r, bool lookup)
 {
 	limiter_cfg = req_config(r);
 	pthread_once(&limiter_once, limiter_init);
+	struct ratelimit *rl = lookup ? lookup_limiter : payment_limiter;
 	int retry = 1;
-	if (!lookup_limiter || ratelimit_take(lookup_limiter, r->peer, &retry))
+	if (!rl || ratelimit_take(rl, r->peer, &retry))
 		return true;
 	char ra[16];
 	snprintf(ra, sizeof ra, "%d", retry);
 	metrics_add(M_RATE_LIMITED, 1);
 	http_header(r, "Retry-After", ra);
-	http_reply_error(r, 429, "rate_limited", "too many lookups from your address; try again in %d s", retry);
+	http_reply_error(r, 429, "rate_limited", "too many %s from your address; try again in %d s",
+			 lookup ? "lookups" : "payments", retry);
 	return false;
 }
 
@@ -113,7 +118,7 @@ void h_account_lookup(struct req *r)
 		http_reply_error(r, 400, "invalid_account", "a parameter is given more than once");
 		return;
 	}
-	if (!lookup_allowed(r))         /* every attempt counts, well-formed or not */
+	if (!allowed(r, true))         /* every attempt counts, well-formed or not */
 		return;
 	char c[IDENT_CONTRACT_BUFSZ], p[IDENT_PHONE_BUFSZ];
 	if (!account_ref(r, contract, phone, c, p))
@@ -195,6 +200,8 @@ void h_payment_create(struct req *r)
 				 "the Idempotency-Key must be 8-128 characters: letters, digits, - _ . :");
 		return;
 	}
+	if (!allowed(r, false))
+		return;
 	json_t *body = req_json(r);
 	if (!body)
 		return;

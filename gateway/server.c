@@ -29,6 +29,7 @@
 #include "janitor.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 
 struct worker {
 	int idx;
@@ -57,6 +58,7 @@ struct worker {
 	uint64_t rid_counter;
 };
 
+static SSL_CTX *tls_ctx;          /* set when GATEWAY_TLS_CERT is: shared by every loop */
 static atomic_int workers_done;
 struct server_sidecar server_sidecar;
 
@@ -358,6 +360,8 @@ static int worker_init(struct worker *w, int fd)
 						    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_default_content_type(w->http, "application/json");
 	evhttp_set_gencb(w->http, on_request, w);
+	if (tls_ctx)
+		evhttp_set_bevcb(w->http, tls_accept_bev, tls_ctx);
 	w->listen_fd = dup(fd);
 	if (w->listen_fd < 0)
 		return -1;
@@ -457,6 +461,13 @@ int server_run(const struct config *cfg, const struct route *routes, size_t nrou
 	       const struct adapter *const *active, size_t nactive)
 {
 	int rc = 1;
+	if (cfg->tls_cert) {
+		char err[256];
+		if (!(tls_ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err))) {
+			fprintf(stderr, "gatewayd: %s\n", err);
+			return 2;
+		}
+	}
 	int fd = open_listener(cfg);
 	if (fd < 0)
 		return 1;

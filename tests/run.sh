@@ -52,12 +52,14 @@ run_suite integration-web "$PY" tests/integration/test_web.py
 run_suite integration-providers "$PY" tests/integration/test_providers.py
 run_suite integration-receipts "$PY" tests/integration/test_receipts.py
 run_suite integration-terminals "$PY" tests/integration/test_terminals.py
+run_suite integration-security "$PY" tests/integration/test_security.py
 run_suite e2e-browser "$PY" tests/e2e/test_e2e.py
 run_suite fuzz-smoke tests/fuzz/run.sh build/fuzz 5
 run_suite openapi-lint tests/lint_openapi.sh
 run_suite contract node tests/contract/validate.js "$BUILD/test-logs/contract"
 run_suite readme-config tests/check_readme.sh
 run_suite deploy tests/deploy/run.sh
+run_suite secrets-scan tests/secrets_scan.sh   # last: reads what every suite left in test-logs
 
 if [[ ${#failures[@]} -gt 0 ]]; then
 	printf 'failed suites: %s (logs in %s)\n' "${failures[*]}" "$log_dir"

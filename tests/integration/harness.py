@@ -2,6 +2,7 @@
 HTTP helpers and TAP output. Standard library only (Debian's /usr/bin/python3)."""
 import http.client
 import json
+import re
 import os
 import shutil
 import signal
@@ -47,6 +48,18 @@ def record_exchange(method, path, status, headers, body):
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     except OSError:
         pass
+
+
+SECRETS_LIST = os.path.join(BUILD, "test-logs", "secrets.list")
+
+
+def note_secret(value):
+    """Remembers a secret a test used; tests/secrets_scan.sh fails the run if any log, mail or
+    recorded response contains one."""
+    if value and len(value) >= 8:
+        os.makedirs(os.path.dirname(SECRETS_LIST), exist_ok=True)
+        with open(SECRETS_LIST, "a", encoding="utf-8") as f:
+            f.write(value + "\n")
 
 
 class Postgres:
@@ -97,8 +110,15 @@ class Gateway:
             "GATEWAY_DB_POOL": "2",
             # receipts of test gateways stay out of the developer's var/mail
             "GATEWAY_MAIL_URL": "file://" + os.path.join(BUILD, "test-logs", "mail"),
+            # every test client is 127.0.0.1: the per-address limits are tested where they are meant
+            "GATEWAY_LOOKUP_RATE": "100000", "GATEWAY_LOOKUP_BURST": "100000",
+            "GATEWAY_PAYMENT_RATE": "100000", "GATEWAY_PAYMENT_BURST": "100000",
         })
         self.env.update({k: str(v) for k, v in env.items()})
+        for k, v in self.env.items():
+            if k.startswith("GATEWAY_") and not k.endswith("_FILE") and \
+                    any(w in k for w in ("SECRET", "TOKEN", "PASSWORD")):
+                note_secret(v)
         logdir = os.path.join(BUILD, "test-logs")
         os.makedirs(logdir, exist_ok=True)
         self.log = tempfile.NamedTemporaryFile(prefix="gatewayd-", suffix=".jsonl", dir=logdir, delete=False)
@@ -177,6 +197,8 @@ def gatewayd(args, db_url=None, env=None, input=None, timeout=60):
         e["GATEWAY_DATABASE_URL"] = db_url
     e.update(env or {})
     p = subprocess.run([GATEWAYD] + args, env=e, capture_output=True, text=True, input=input, timeout=timeout)
+    for m in re.finditer(r"^(?:password|hmac_secret):\s+(\S+)", p.stdout, re.M):
+        note_secret(m.group(1))          # partner credentials printed once by `partner add/rotate`
     return p.returncode, p.stdout, p.stderr
 
 
