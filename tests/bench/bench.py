@@ -9,6 +9,7 @@ count):
   (d) p50/p99 lookup latency at half of (b)'s peak
   (e) RSS with 10k idle keep-alive connections
   (f) (a) and (b) again with 10x accounts and a 10x larger ledger
+  (g) receipt mails/s from the outbox to a local SMTP sink (not a target, a figure)
 Prints one table and appends it, with the date, commit and command, to tests/bench/RESULTS.md.
 Environment: BENCH_SECONDS (default 10) per measurement."""
 import os
@@ -21,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from harness import ROOT, BUILD, Gateway, Postgres, gatewayd, free_port  # noqa: E402
+import mail_rate  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 DB_CONNS = 16                       # gatewayd: 2 loops x 8; pgbench: -c 16
@@ -196,6 +198,9 @@ def main():
             s.close()
         time.sleep(1)
 
+        log("(g) receipt mails/s to a local SMTP sink ...")
+        results["mail"] = mail_rate.measure(pg)
+
         log("(f) 10x accounts and history ...")
         load(pg, ACC_FIRST + BASE_ACCOUNTS, BASE_ACCOUNTS * 9, BASE_HISTORY * 9, "h10")
         measure("x10", BASE_ACCOUNTS * 10)
@@ -241,6 +246,9 @@ def report(r):
     glp = ratio(r["x10_lookup_pg"], r["x1_lookup_pg"])
     row("(f) lookups/s at 10x data (HTTP; pgbench %.0f, %.2fx)" % (r["x10_lookup_pg"], glp),
         "%.0f" % r["x10_lookup_http"]["rps"], "%.0f" % r["x1_lookup_http"]["rps"], "%.2f" % gl, ">= 0.90", gl >= 0.9)
+    m = r["mail"]
+    row("(g) receipt mails/s to a local SMTP sink (%d mails, %d mailer threads)" % (m["mails"], m["workers"]),
+        "%.0f" % m["rate"], "", "", "(figure)", m["mails"] > 0)
     errors = sum(v.get("errors", 0) for v in r.values() if isinstance(v, dict))
 
     lines = ["| measurement | gateway | baseline | ratio | target | met |", "| --- | --- | --- | --- | --- | --- |"]
