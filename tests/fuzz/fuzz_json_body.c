@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -14,6 +15,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char *str(json_t *o, const char *k)
 {
 	return json_string_value(json_object_get(o, k));
+}
+
+/* True when a key that names card data survived anywhere in the tree. */
+static int has_card_key(json_t *v)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, x) {
+			if (!strcasecmp(k, "cvv") || !strcasecmp(k, "pan") || !strcasecmp(k, "card") || has_card_key(x))
+				return 1;
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x) {
+			if (has_card_key(x))
+				return 1;
+		}
+	}
+	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -35,10 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				       str(j, "status"), str(j, "monthly_fee"), str(j, "balance"), &in, err);
 	}
 	payments_sanitize(j);
-	char *out = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (out && (strstr(out, "\"cvv\":") || strstr(out, "\"pan\":")))
+	if (has_card_key(j))
 		abort();
-	free(out);
 	json_decref(j);
 	return 0;
 }
