@@ -31,7 +31,7 @@ UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/tes
 FUZZERS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all run test asan unit fuzz fuzz-build bench clean deps FORCE
+.PHONY: all run test asan unit fuzz fuzz-build bench chaos clean deps FORCE
 all: $(BUILD)/gatewayd
 
 deps:
@@ -86,6 +86,13 @@ fuzz:
 	@deploy/dev/deps.sh test
 	@$(MAKE) --no-print-directory BUILD=build/fuzz SAN=fuzz fuzz-build
 	@tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) --merge
+
+# The reliability suites in full (tests/chaos/, tests/hostile/); the leak test needs the ASan build.
+chaos:
+	@deploy/dev/deps.sh test
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all
+	@BUILD=$(BUILD) tests/chaos/run.sh full
 
 bench:
 	@deploy/dev/deps.sh test

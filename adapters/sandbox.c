@@ -358,6 +358,9 @@ static void send_notification(struct notify *n)
 	evhttp_add_header(h, "Content-Type", "application/json");
 	evhttp_add_header(h, "Content-Length", len);
 	evhttp_add_header(h, "X-Sandbox-Signature", n->sig);
+	/* One request per connection: free_on_completion frees a connection only once it closes, and a
+	 * kept-alive one would idle (two fds) until our own server's timeout, and leak at exit. */
+	evhttp_add_header(h, "Connection", "close");
 	evbuffer_add(evhttp_request_get_output_buffer(rq), n->body, strlen(n->body));
 	if (evhttp_make_request(con, rq, EVHTTP_REQ_POST, "/v1/notifications/sandbox") != 0) {
 		evhttp_connection_free(con);

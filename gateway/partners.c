@@ -301,12 +301,19 @@ int partner_basic_decode(const char *header, char *login, size_t loginsz, char *
 	if (!header || strncasecmp(header, "Basic ", 6) != 0)
 		return -1;
 	const char *b = header + 6;
-	while (*b == ' ')
+	while (*b == ' ' || *b == '\t')
 		b++;
 	size_t n = strlen(b);
-	while (n > 0 && b[n - 1] == ' ')
+	while (n > 0 && (b[n - 1] == ' ' || b[n - 1] == '\t'))
 		n--;
 	if (n == 0 || n % 4 != 0 || n > 1024)
+		return -1;
+	/* Only the base64 alphabet, padding only at the very end ("x=" alone is not padding):
+	 * EVP_DecodeBlock skips whitespace and reads a '=' elsewhere as zero bits, and the length fix-up
+	 * below would then count wrong. */
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+	const char *eq = memchr(b, '=', n);
+	if (strspn(b, b64) < n || (eq && (eq < b + n - 2 || b[n - 1] != '=')))
 		return -1;
 	unsigned char dec[1024];
 	int dl = EVP_DecodeBlock(dec, (const unsigned char *)b, (int)n);

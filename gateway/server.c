@@ -356,8 +356,11 @@ static int worker_init(struct worker *w, int fd)
 	evhttp_set_max_body_size(w->http, (ev_ssize_t)(w->cfg->max_body * 4));
 	evhttp_set_max_headers_size(w->http, 16 * 1024);
 	evhttp_set_timeout(w->http, 30);
+	/* Every method libevent knows reaches the router (405 with Allow, or 404), so TRACE and CONNECT get a
+	 * JSON answer too; a method libevent does not know at all is refused by libevent (501) first. */
 	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-						    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+						    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+						    EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
 	evhttp_set_default_content_type(w->http, "application/json");
 	evhttp_set_gencb(w->http, on_request, w);
 	if (tls_ctx)

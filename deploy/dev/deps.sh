@@ -4,7 +4,7 @@
 # Usage:
 #   deploy/dev/deps.sh build   Debian packages to build and run the gateway
 #   deploy/dev/deps.sh test    build set + test tools (cmocka, clang sanitizers and
-#                              libFuzzer, aiosmtpd, jq, wrk, curl, chromium, node/npm,
+#                              libFuzzer, valgrind, aiosmtpd, jq, wrk, curl, chromium, node/npm,
 #                              systemd-analyze, strace)
 #   deploy/dev/deps.sh npm     npm tools (tests/package.json) into tests/node_modules
 #
@@ -26,6 +26,7 @@ TEST_PKGS=(
     libcmocka-dev
     clang libclang-rt-14-dev # ASan/UBSan/libFuzzer runtimes for clang 14
     python3-aiosmtpd         # real SMTP server for mailer tests
+    valgrind                 # tests/chaos/leaks.py: leak check of gatewayd under load
     jq wrk curl
     chromium                 # headless browser for e2e (driven by playwright-core)
     systemd strace procps    # tests/deploy: systemd-analyze verify/security, gatewayd under strace
