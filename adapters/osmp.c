@@ -28,6 +28,7 @@
 #include "booking.h"
 #include "config.h"
 #include "ident.h"
+#include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
 #include "money.h"
@@ -202,10 +203,18 @@ static void osmp_run(struct osmp_req *o, const struct partner *p)
 		booking_check_account(req_db(r), o->account, NULL, on_checked, o);
 		return;
 	}
-	json_t *raw = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?}", "protocol", "osmp", "partner", p->name, "command", "pay",
-				"txn_id", o->txn_id, "account", o->account, "txn_date", *when ? when : NULL);
-	char *raw_text = raw ? json_dumps(raw, JSON_COMPACT) : NULL;
-	json_decref(raw);
+	struct jsonw raw;
+	jw_init(&raw);
+	jw_obj_begin(&raw, NULL);
+	jw_str(&raw, "protocol", "osmp");
+	jw_str(&raw, "partner", p->name);
+	jw_str(&raw, "command", "pay");
+	jw_str(&raw, "txn_id", o->txn_id);
+	jw_str(&raw, "account", o->account);
+	jw_str(&raw, "txn_date", *when ? when : NULL);
+	jw_obj_end(&raw);
+	size_t raw_len;
+	const char *raw_text = jw_text(&raw, &raw_len);
 	struct cash_payment in = {
 		.channel = "terminal",
 		.adapter = ADAPTER_NAME,
@@ -218,7 +227,7 @@ static void osmp_run(struct osmp_req *o, const struct partner *p)
 		.raw = raw_text,
 	};
 	booking_book_cash(req_db(r), &in, on_paid, o);
-	free(raw_text);
+	jw_free(&raw);
 }
 
 static void on_auth(struct req *r, enum partner_auth_status st, const struct partner *p, void *arg)

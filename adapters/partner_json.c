@@ -21,6 +21,7 @@
 #include "booking.h"
 #include "config.h"
 #include "ident.h"
+#include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
 #include "money.h"
@@ -72,16 +73,26 @@ static void refuse_auth(struct req *r, enum partner_auth_status st)
 	}
 }
 
-static json_t *payment_json(const char *txn_id, const struct cash_outcome *o, bool with_duplicate)
+/* Answers with the payment (written directly: the booking's hot path). */
+static void reply_payment(struct req *r, int status, const char *txn_id, const struct cash_outcome *o,
+			  bool with_duplicate)
 {
 	char amount[MONEY_BUFSZ];
-	json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s}", "txn_id", txn_id, "payment_id", o->payment_id,
-			      "number", (json_int_t)o->number, "status", *o->status_text ? o->status_text : "succeeded",
-			      "contract", o->contract, "amount", money_format(o->amount, amount), "paid_at", o->paid_at,
-			      "receipt_number", o->receipt_number);
-	if (j && with_duplicate)
-		json_object_set_new(j, "duplicate", json_boolean(o->status == CASH_DUPLICATE));
-	return j;
+	struct jsonw j;
+	jw_init(&j);
+	jw_obj_begin(&j, NULL);
+	jw_str(&j, "txn_id", txn_id);
+	jw_str(&j, "payment_id", o->payment_id);
+	jw_int(&j, "number", o->number);
+	jw_str(&j, "status", *o->status_text ? o->status_text : "succeeded");
+	jw_str(&j, "contract", o->contract);
+	jw_str(&j, "amount", money_format(o->amount, amount));
+	jw_str(&j, "paid_at", o->paid_at);
+	jw_str(&j, "receipt_number", o->receipt_number);
+	if (with_duplicate)
+		jw_bool(&j, "duplicate", o->status == CASH_DUPLICATE);
+	jw_obj_end(&j);
+	http_reply_jw(r, status, &j);
 }
 
 static void reply_unavailable(struct req *r)
@@ -113,7 +124,7 @@ static void on_booked(const struct cash_outcome *o, void *arg)
 	case CASH_OK:
 	case CASH_DUPLICATE:
 		metrics_add(o->status == CASH_OK ? M_CASH_BOOKED : M_CASH_DUPLICATE, 1);
-		http_reply_json(r, o->status == CASH_OK ? 201 : 200, payment_json(txn, o, true));
+		reply_payment(r, o->status == CASH_OK ? 201 : 200, txn, o, true);
 		return;
 	case CASH_MISMATCH:
 		metrics_add(M_CASH_MISMATCH, 1);
@@ -228,10 +239,17 @@ static void pay_run(struct req *r, const struct partner *partner)
 	}
 	p->r = r;
 	snprintf(p->txn_id, sizeof p->txn_id, "%s", v[0]);
-	json_t *raw = json_pack("{s:s,s:s,s:s,s:s?,s:s?}", "protocol", "partner-json", "partner", partner->name, "txn_id",
-				v[0], "contract", *contract ? contract : NULL, "phone", *phone ? phone : NULL);
-	char *raw_text = raw ? json_dumps(raw, JSON_COMPACT) : NULL;
-	json_decref(raw);
+	struct jsonw raw;
+	jw_init(&raw);
+	jw_obj_begin(&raw, NULL);
+	jw_str(&raw, "protocol", "partner-json");
+	jw_str(&raw, "partner", partner->name);
+	jw_str(&raw, "txn_id", v[0]);
+	jw_str(&raw, "contract", *contract ? contract : NULL);
+	jw_str(&raw, "phone", *phone ? phone : NULL);
+	jw_obj_end(&raw);
+	size_t raw_len;
+	const char *raw_text = jw_text(&raw, &raw_len);
 	struct cash_payment in = {
 		.channel = "partner",
 		.adapter = ADAPTER_NAME,
@@ -245,7 +263,7 @@ static void pay_run(struct req *r, const struct partner *partner)
 		.raw = raw_text,
 	};
 	booking_book_cash(req_db(r), &in, on_booked, p);
-	free(raw_text);
+	jw_free(&raw);
 out:
 	json_decref(body);
 }
@@ -275,7 +293,7 @@ static void on_found(const struct cash_outcome *o, void *arg)
 	case CASH_OK:
 		snprintf(r->log_id, sizeof r->log_id, "%s", o->payment_id);
 		r->log_payment = r->log_id;
-		http_reply_json(r, 200, payment_json(req_param(r, 0), o, false));
+		reply_payment(r, 200, req_param(r, 0), o, false);
 		return;
 	case CASH_NOT_FOUND:
 		http_reply_error(r, 404, "payment_not_found", "no payment of this partner has this txn_id");

@@ -192,7 +192,7 @@ void accounts_lookup(struct db_pool *db, const char *contract, const char *phone
 	l->done = done;
 	l->arg = arg;
 	const char *param = contract ? contract : phone;
-	db_exec(db, contract ? &q_by_contract : &q_by_phone, &param, 1, on_lookup, l);
+	db_exec_read(db, contract ? &q_by_contract : &q_by_phone, &param, 1, on_lookup, l);
 }
 
 int64_t accounts_days_left(int64_t balance, int64_t monthly_fee, int days_in_month)

@@ -287,10 +287,10 @@ void booking_check_account(struct db_pool *db, const char *contract, const char 
 	c->arg = arg;
 	if (contract && *contract) {
 		const char *p[1] = {contract};
-		db_exec(db, &q_account_by_contract, p, 1, on_account, c);
+		db_exec_read(db, &q_account_by_contract, p, 1, on_account, c);
 	} else {
 		const char *p[1] = {phone};
-		db_exec(db, &q_account_by_phone, p, 1, on_account, c);
+		db_exec_read(db, &q_account_by_phone, p, 1, on_account, c);
 	}
 }
 

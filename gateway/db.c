@@ -1,7 +1,13 @@
 /* db.c — the asynchronous PostgreSQL pool. Each connection is a small state machine:
- *   DOWN --timer--> CONNECTING --ok--> IDLE --query--> [PREPARING -->] BUSY --result--> IDLE
- * and any failure goes back to DOWN with a reconnect timer. One query per connection at a time;
- * callers that find no idle connection wait in a FIFO bounded by the pool's timeout. */
+ *   DOWN --timer--> CONNECTING --ok--> IDLE --query--> BUSY --all results--> IDLE
+ * and any failure goes back to DOWN with a reconnect timer. Connections run in libpq pipeline mode:
+ * a query is sent as [Prepare + Sync, the first time on that connection] Bind/Execute ... Sync.
+ * A query that writes (db_exec) gets a connection with nothing else in flight and a Sync of its
+ * own, exactly one transaction as before. Short reads (db_exec_read) may share: those dispatched
+ * to one connection in one loop turn go out in one write as one group ending in one Sync (the server
+ * answers them in one go), and groups may queue behind other read groups, up to PIPELINE_MAX queries
+ * in flight per connection. A read aborted because an earlier one of its group failed did not run:
+ * it is queued again. Callers that find no connection wait in a FIFO bounded by the pool's timeout. */
 #include "db.h"
 
 #include <errno.h>
@@ -21,8 +27,17 @@
 #define QUERY_TIMEOUT_MS 30000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000
+#define PIPELINE_MAX 8            /* read queries in flight on one connection */
+#define GROUP_MAX 4               /* reads sent together in one group (a loop turn fills a group first) */
 
-enum conn_state { C_DOWN, C_CONNECTING, C_IDLE, C_PREPARING, C_BUSY };
+enum conn_state { C_DOWN, C_CONNECTING, C_IDLE, C_BUSY };
+
+/* Where an in-flight query is in its stream of results. */
+enum phase {
+	PH_PREP,                  /* results of its Prepare, up to the NULL that ends them */
+	PH_PREP_SYNC,             /* the Sync after the Prepare */
+	PH_QUERY,                 /* results of its Execute, up to the NULL */
+};
 
 struct query {
 	struct query *next;
@@ -30,8 +45,17 @@ struct query {
 	db_cb cb;
 	void *arg;
 	uint64_t enqueued_ms;
+	uint64_t sent_ms;
+	bool read_only;           /* db_exec_read: may share a connection and a group */
+	bool sync_after;          /* in flight: the last query of its group */
+	enum phase phase;
+	PGresult *prep_err;       /* its Prepare failed: answered with this instead of its own result */
 	int nparams;
 	char *params[];          /* nparams pointers, then the strings themselves */
+};
+
+struct qlist {
+	struct query *head, *tail;
 };
 
 struct conn {
@@ -43,7 +67,12 @@ struct conn {
 	struct event *timer;      /* DOWN: reconnect; CONNECTING: connect deadline; BUSY: query deadline */
 	int backoff_ms;
 	uint64_t prepared[MAX_STMTS / 64];
-	struct query *q;
+	struct qlist fly;         /* sent and not answered, in the order their results come */
+	int nfly;
+	int syncs_due;            /* answered queries whose group's Sync is still to be read */
+	bool fly_write;           /* a db_exec (not a read) is in flight: nothing may join */
+	struct query *open;       /* pool_run: last query of a group not yet closed by a Sync */
+	int open_n;               /* queries in that group */
 	PGresult *last;
 };
 
@@ -53,7 +82,8 @@ struct db_pool {
 	int size;
 	int timeout_ms;
 	struct conn *conns;
-	struct query *head, *tail;
+	struct qlist writes;      /* waiting db_exec queries */
+	struct qlist reads;       /* waiting db_exec_read queries */
 	int queued;
 	int running;
 	struct event *kick;       /* processes the queue on the next loop turn */
@@ -88,6 +118,40 @@ static int stmt_id(struct db_stmt *s)
 	return expected;          /* another thread won; its id stands (ours is simply unused) */
 }
 
+static void ql_push(struct qlist *l, struct query *q)
+{
+	q->next = NULL;
+	if (l->tail)
+		l->tail->next = q;
+	else
+		l->head = q;
+	l->tail = q;
+}
+
+static struct query *ql_pop(struct qlist *l)
+{
+	struct query *q = l->head;
+	if (q) {
+		l->head = q->next;
+		if (!l->head)
+			l->tail = NULL;
+		q->next = NULL;
+	}
+	return q;
+}
+
+/* Puts the queries of front (in order) before those of l. */
+static void ql_prepend(struct qlist *l, struct qlist *front)
+{
+	if (!front->head)
+		return;
+	front->tail->next = l->head;
+	if (!l->tail)
+		l->tail = front->tail;
+	l->head = front->head;
+	front->head = front->tail = NULL;
+}
+
 static void finish_query(struct db_pool *p, struct query *q, enum db_status st, const PGresult *res,
 			 const char *sqlstate, const char *msg)
 {
@@ -98,17 +162,18 @@ static void finish_query(struct db_pool *p, struct query *q, enum db_status st, 
 	else if (st == DB_ERROR)
 		metrics_add(M_DB_ERRORS, 1);
 	q->cb(&r, q->arg);
+	if (q->prep_err)
+		PQclear(q->prep_err);
 	free(q);
 }
 
 static void conn_connect(struct conn *c);
-static void conn_send(struct conn *c);
 static void pool_kick(struct db_pool *p);
 
 static void conn_set_state(struct conn *c, enum conn_state st)
 {
-	bool was_busy = c->state == C_BUSY || c->state == C_PREPARING;
-	bool is_busy = st == C_BUSY || st == C_PREPARING;
+	bool was_busy = c->state == C_BUSY;
+	bool is_busy = st == C_BUSY;
 	bool was_open = c->state >= C_IDLE;
 	bool is_open = st >= C_IDLE;
 	if (was_busy != is_busy)
@@ -143,7 +208,7 @@ static void one_line(char *dst, size_t n, const char *a, const char *b)
 		dst[--len] = '\0';
 }
 
-/* The connection failed or was lost: report the running query as unavailable (its outcome is
+/* The connection failed or was lost: report the queries in flight as unavailable (their outcome is
  * unknown), close, and schedule a reconnect unless the pool is closing. */
 static void conn_lost(struct conn *c, const char *why)
 {
@@ -166,14 +231,20 @@ static void conn_lost(struct conn *c, const char *why)
 	conn_set_state(c, C_DOWN);
 	if (!p->closing && (was_open || c->backoff_ms == BACKOFF_MIN_MS))
 		log_kv(LOG_WARN, "database connection lost", "reason", msg, NULL);
-	struct query *q = c->q;
-	c->q = NULL;
+	struct qlist lost = c->fly;
+	c->fly.head = c->fly.tail = NULL;
+	c->nfly = 0;
+	c->syncs_due = 0;
+	c->fly_write = false;
+	c->open = NULL;
+	c->open_n = 0;
 	if (!p->closing) {
 		struct timeval tv = ms_tv(c->backoff_ms);
 		evtimer_add(c->timer, &tv);
 		c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 	}
-	if (q)
+	struct query *q;
+	while ((q = ql_pop(&lost)) != NULL)
 		finish_query(p, q, DB_UNAVAILABLE, NULL, NULL, msg);
 	if (!p->closing)
 		pool_kick(p);
@@ -201,26 +272,49 @@ static bool retryable_sqlstate(const char *s)
 	return s && (strncmp(s, "08", 2) == 0 || strncmp(s, "57P", 3) == 0 || strncmp(s, "53", 2) == 0);
 }
 
-/* All results of the current command have arrived. */
-static void conn_done(struct conn *c)
+static void clear_prepared(struct conn *c, struct db_stmt *stmt)
+{
+	int id = stmt_id(stmt);
+	c->prepared[id / 64] &= ~((uint64_t)1 << (id % 64));
+}
+
+/* (Re)arms the query deadline for the oldest query in flight, or stops it when none is. */
+static void arm_deadline(struct conn *c)
+{
+	if (!c->fly.head) {
+		struct timeval full = ms_tv(QUERY_TIMEOUT_MS);
+		if (c->syncs_due)
+			evtimer_add(c->timer, &full);     /* only a Sync to come: it normally comes at once */
+		else
+			evtimer_del(c->timer);
+		return;
+	}
+	uint64_t age = now_ms() - c->fly.head->sent_ms;
+	int left = age >= QUERY_TIMEOUT_MS ? 1 : QUERY_TIMEOUT_MS - (int)age;
+	struct timeval tv = ms_tv(left);
+	evtimer_add(c->timer, &tv);
+}
+
+/* All results of the command of q (the oldest in flight) have arrived: answer it, or queue it again
+ * when it was only aborted (an earlier query of its group failed, so it did not run). */
+static void query_done(struct conn *c, struct query *q, struct qlist *again)
 {
 	struct db_pool *p = c->pool;
 	PGresult *res = c->last;
 	c->last = NULL;
+	if (q->prep_err) {            /* its Prepare failed: that error is the answer, as before */
+		if (res)
+			PQclear(res);
+		res = q->prep_err;
+		q->prep_err = NULL;
+	}
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-
-	if (c->state == C_PREPARING && st == PGRES_COMMAND_OK) {
-		int id = stmt_id(c->q->stmt);
-		c->prepared[id / 64] |= (uint64_t)1 << (id % 64);
+	if (st == PGRES_PIPELINE_ABORTED && q->read_only) {
 		PQclear(res);
-		conn_send(c);
+		ql_push(again, q);
 		return;
 	}
-	struct query *q = c->q;
-	c->q = NULL;
-	evtimer_del(c->timer);
-	conn_set_state(c, C_IDLE);
+	const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
 		finish_query(p, q, DB_OK, res, NULL, NULL);
 	} else {
@@ -233,18 +327,27 @@ static void conn_done(struct conn *c)
 	}
 	if (res)
 		PQclear(res);
-	if (c->pg && PQstatus(c->pg) == CONNECTION_BAD) {
-		conn_lost(c, "database connection broken");
-		return;
-	}
-	pool_kick(p);
 }
 
+/* Puts reads that did not run back at the front of the waiting reads, in their order. */
+static void requeue(struct db_pool *p, struct qlist *again)
+{
+	for (struct query *a = again->head; a; a = a->next) {
+		p->queued++;
+		metrics_add(M_DB_QUEUE, 1);
+	}
+	ql_prepend(&p->reads, again);
+}
+
+/* Results of the queries in flight, in order. Each query's stream is [its Prepare's results, NULL,
+ * Sync] (the first time on this connection), its own results, NULL, and the group's Sync when it is
+ * the last of its group (counted in syncs_due once it has been answered). */
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct conn *c = arg;
+	struct db_pool *p = c->pool;
 	if (!PQconsumeInput(c->pg)) {
 		conn_lost(c, "reading from the database failed");
 		return;
@@ -257,16 +360,58 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 			conn_lost(c, "database connection closed");
 		return;
 	}
-	while (!PQisBusy(c->pg)) {
+	struct qlist again = {NULL, NULL};
+	while ((c->fly.head || c->syncs_due) && !PQisBusy(c->pg)) {
 		PGresult *res = PQgetResult(c->pg);
-		if (!res) {
-			conn_done(c);
-			return;
+		struct query *q = c->fly.head;
+		if (c->syncs_due || (q && q->phase == PH_PREP_SYNC)) {
+			bool sync = res && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+			if (res)
+				PQclear(res);
+			if (!sync) {
+				requeue(p, &again);
+				conn_lost(c, "unexpected result order from the database");
+				return;
+			}
+			if (c->syncs_due)
+				c->syncs_due--;
+			else
+				q->phase = PH_QUERY;
+		} else if (q->phase == PH_PREP) {
+			if (!res) {
+				q->phase = PH_PREP_SYNC;
+			} else if (PQresultStatus(res) != PGRES_COMMAND_OK && !q->prep_err) {
+				clear_prepared(c, q->stmt);       /* not prepared after all: the next use prepares */
+				q->prep_err = res;
+			} else {
+				PQclear(res);
+			}
+		} else if (res) {
+			if (c->last)
+				PQclear(c->last);
+			c->last = res;
+		} else {                                  /* all results of q are in */
+			ql_pop(&c->fly);
+			c->nfly--;
+			if (q->sync_after)
+				c->syncs_due++;
+			if (!q->read_only)
+				c->fly_write = false;
+			arm_deadline(c);
+			query_done(c, q, &again);
+			if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
+				requeue(p, &again);
+				if (c->pg)
+					conn_lost(c, "database connection broken");
+				pool_kick(p);
+				return;
+			}
 		}
-		if (c->last)
-			PQclear(c->last);
-		c->last = res;
+		if (!c->fly.head && !c->syncs_due)
+			conn_set_state(c, C_IDLE);
 	}
+	requeue(p, &again);
+	pool_kick(p);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -282,7 +427,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		conn_lost(c, "connecting to the database timed out");
 		break;
 	case C_BUSY:
-	case C_PREPARING:
 		conn_lost(c, "database query timed out");
 		break;
 	case C_IDLE:
@@ -299,6 +443,10 @@ static void conn_established(struct conn *c)
 		conn_lost(c, "cannot make the database connection non-blocking");
 		return;
 	}
+	if (PQenterPipelineMode(c->pg) != 1) {
+		conn_lost(c, "cannot enter pipeline mode on the database connection");
+		return;
+	}
 	evutil_socket_t fd = PQsocket(c->pg);
 	c->io = event_new(p->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->wev = event_new(p->base, fd, EV_WRITE, on_write, c);
@@ -307,6 +455,7 @@ static void conn_established(struct conn *c)
 		return;
 	}
 	memset(c->prepared, 0, sizeof c->prepared);
+	c->syncs_due = 0;
 	c->backoff_ms = BACKOFF_MIN_MS;
 	conn_set_state(c, C_IDLE);
 	metrics_add(M_DB_RECONNECTS, 1);
@@ -370,69 +519,125 @@ static void conn_connect(struct conn *c)
 	connect_poll(c);
 }
 
-/* Sends c->q: prepares the statement first if this connection has not seen it. */
-static void conn_send(struct conn *c)
+/* Ends c's open group with a Sync (which also hands everything queued in libpq to the socket). */
+static bool close_group(struct conn *c)
 {
-	struct query *q = c->q;
+	if (!c->open)
+		return true;
+	c->open->sync_after = true;
+	c->open = NULL;
+	c->open_n = 0;
+	return PQpipelineSync(c->pg) == 1;
+}
+
+/* Queues q on c: its Prepare first if c has not seen the statement (in a group of its own, so no
+ * other query's failure can abort it), then the query in c's open group. The group is closed by
+ * the caller (pool_run), or here for a write, which is always alone. */
+static void conn_send(struct conn *c, struct query *q)
+{
 	int id = stmt_id(q->stmt);
-	int ok;
 	if (id >= MAX_STMTS) {
-		c->q = NULL;
-		conn_set_state(c, C_IDLE);
 		finish_query(c->pool, q, DB_ERROR, NULL, "XX000", "too many prepared statements");
 		return;
 	}
+	bool ok = true;
+	q->phase = PH_QUERY;
+	q->sync_after = false;
+	q->prep_err = NULL;
 	if (!(c->prepared[id / 64] & ((uint64_t)1 << (id % 64)))) {
-		conn_set_state(c, C_PREPARING);
-		ok = PQsendPrepare(c->pg, q->stmt->name, q->stmt->sql, q->stmt->nparams, NULL);
-	} else {
+		ok = close_group(c) && PQsendPrepare(c->pg, q->stmt->name, q->stmt->sql, q->stmt->nparams, NULL) == 1 &&
+		     PQpipelineSync(c->pg) == 1;
+		c->prepared[id / 64] |= (uint64_t)1 << (id % 64);
+		q->phase = PH_PREP;
+	}
+	ok = ok && PQsendQueryPrepared(c->pg, q->stmt->name, q->nparams, (const char *const *)q->params, NULL, NULL, 0) == 1;
+	q->sent_ms = now_ms();
+	ql_push(&c->fly, q);
+	c->nfly++;
+	c->open = q;
+	c->open_n++;
+	if (!q->read_only) {
+		c->fly_write = true;
+		ok = ok && close_group(c);
+	}
+	if (c->state != C_BUSY) {
 		conn_set_state(c, C_BUSY);
-		ok = PQsendQueryPrepared(c->pg, q->stmt->name, q->nparams, (const char *const *)q->params, NULL, NULL, 0);
+		arm_deadline(c);
 	}
-	if (!ok) {
+	if (!ok)
 		conn_lost(c, "sending the query failed");
-		return;
-	}
-	struct timeval tv = ms_tv(QUERY_TIMEOUT_MS);
-	evtimer_add(c->timer, &tv);
-	conn_flush(c);
 }
 
-/* Hands queued queries to idle connections; fails them when no connection can come. */
-static void pool_run(struct db_pool *p)
+/* The connection a waiting query goes to, or NULL: a write needs a connection with nothing in
+ * flight; a read takes the least loaded connection where only reads are in flight — an idle one only
+ * while writes wait, so that busy connections drain and no write waits behind a stream of reads. */
+static struct conn *pick(struct db_pool *p, bool read_only)
 {
-	bool any_alive = false;
-	for (int i = 0; i < p->size && p->head; i++) {
+	struct conn *best = NULL;
+	if (read_only && !p->writes.head)     /* first fill the group this turn has begun: one write, one wake-up */
+		for (int i = 0; i < p->size; i++) {
+			struct conn *c = &p->conns[i];
+			if (c->open && c->open_n < GROUP_MAX && c->nfly < PIPELINE_MAX && !c->fly_write)
+				return c;
+		}
+	for (int i = 0; i < p->size; i++) {
 		struct conn *c = &p->conns[i];
-		if (c->state != C_DOWN)
-			any_alive = true;
-		if (c->state != C_IDLE)
+		if (c->state == C_IDLE && (!read_only || !p->writes.head))
+			return c;
+		if (!read_only || p->writes.head || c->state != C_BUSY || c->fly_write || c->nfly >= PIPELINE_MAX)
 			continue;
-		struct query *q = p->head;
-		p->head = q->next;
-		if (!p->head)
-			p->tail = NULL;
-		p->queued--;
-		metrics_add(M_DB_QUEUE, -1);
-		c->q = q;
-		conn_send(c);
+		if (!best || c->nfly + c->syncs_due < best->nfly + best->syncs_due)
+			best = c;
 	}
-	if (!p->head)
-		return;
-	for (int i = 0; i < p->size; i++)
-		if (p->conns[i].state != C_DOWN)
-			any_alive = true;
-	uint64_t now = now_ms();
-	while (p->head && (!any_alive || p->closing || now - p->head->enqueued_ms >= (uint64_t)p->timeout_ms)) {
-		struct query *q = p->head;
-		p->head = q->next;
-		if (!p->head)
-			p->tail = NULL;
+	return best;
+}
+
+static void fail_waiting(struct db_pool *p, struct qlist *l, bool any_alive, uint64_t now)
+{
+	while (l->head && (!any_alive || p->closing || now - l->head->enqueued_ms >= (uint64_t)p->timeout_ms)) {
+		struct query *q = ql_pop(l);
 		p->queued--;
 		metrics_add(M_DB_QUEUE, -1);
 		finish_query(p, q, DB_UNAVAILABLE, NULL, NULL,
 			     any_alive ? "timed out waiting for a database connection" : "the database is unreachable");
 	}
+}
+
+/* Hands waiting queries to connections (writes first: they need an idle one; reads can share), then
+ * closes each group with a Sync; fails waiting queries when no connection can come in time. */
+static void pool_run(struct db_pool *p)
+{
+	struct conn *c;
+	while (p->writes.head && (c = pick(p, false)) != NULL) {
+		struct query *q = ql_pop(&p->writes);
+		p->queued--;
+		metrics_add(M_DB_QUEUE, -1);
+		conn_send(c, q);
+	}
+	while (p->reads.head && (c = pick(p, true)) != NULL) {
+		struct query *q = ql_pop(&p->reads);
+		p->queued--;
+		metrics_add(M_DB_QUEUE, -1);
+		conn_send(c, q);
+	}
+	for (int i = 0; i < p->size; i++) {
+		c = &p->conns[i];
+		if (c->open && !close_group(c)) {
+			conn_lost(c, "sending the query failed");
+			continue;
+		}
+		if (c->pg && c->state == C_BUSY)
+			conn_flush(c);
+	}
+	if (!p->writes.head && !p->reads.head)
+		return;
+	bool any_alive = false;
+	for (int i = 0; i < p->size; i++)
+		if (p->conns[i].state != C_DOWN)
+			any_alive = true;
+	uint64_t now = now_ms();
+	fail_waiting(p, &p->writes, any_alive, now);
+	fail_waiting(p, &p->reads, any_alive, now);
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)
@@ -444,7 +649,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 
 static void pool_kick(struct db_pool *p)
 {
-	if (p->head)
+	if (p->writes.head || p->reads.head)
 		event_active(p->kick, EV_TIMEOUT, 0);
 }
 
@@ -492,7 +697,8 @@ fail:
 	return NULL;
 }
 
-void db_exec(struct db_pool *p, struct db_stmt *stmt, const char *const *params, int nparams, db_cb cb, void *arg)
+static void enqueue(struct db_pool *p, struct db_stmt *stmt, const char *const *params, int nparams, db_cb cb,
+		    void *arg, bool read_only)
 {
 	size_t bytes = sizeof(struct query) + (size_t)nparams * sizeof(char *);
 	for (int i = 0; i < nparams; i++)
@@ -502,6 +708,7 @@ void db_exec(struct db_pool *p, struct db_stmt *stmt, const char *const *params,
 	if (!q) {
 		/* Out of memory: report through the queue path so cb still runs later, never inside db_exec. */
 		log_kv(LOG_ERROR, "out of memory queuing a database query", NULL);
+		log_flush();
 		abort();
 	}
 	q->next = NULL;
@@ -509,6 +716,11 @@ void db_exec(struct db_pool *p, struct db_stmt *stmt, const char *const *params,
 	q->cb = cb;
 	q->arg = arg;
 	q->enqueued_ms = now_ms();
+	q->sent_ms = 0;
+	q->read_only = read_only;
+	q->sync_after = false;
+	q->phase = PH_QUERY;
+	q->prep_err = NULL;
 	q->nparams = nparams;
 	char *dst = (char *)&q->params[nparams];
 	for (int i = 0; i < nparams; i++) {
@@ -521,15 +733,21 @@ void db_exec(struct db_pool *p, struct db_stmt *stmt, const char *const *params,
 		q->params[i] = dst;
 		dst += n;
 	}
-	if (p->tail)
-		p->tail->next = q;
-	else
-		p->head = q;
-	p->tail = q;
+	ql_push(read_only ? &p->reads : &p->writes, q);
 	p->queued++;
 	p->running++;
 	metrics_add(M_DB_QUEUE, 1);
 	event_active(p->kick, EV_TIMEOUT, 0);
+}
+
+void db_exec(struct db_pool *p, struct db_stmt *stmt, const char *const *params, int nparams, db_cb cb, void *arg)
+{
+	enqueue(p, stmt, params, nparams, cb, arg, false);
+}
+
+void db_exec_read(struct db_pool *p, struct db_stmt *stmt, const char *const *params, int nparams, db_cb cb, void *arg)
+{
+	enqueue(p, stmt, params, nparams, cb, arg, true);
 }
 
 bool db_pool_ready(const struct db_pool *p)

@@ -42,6 +42,13 @@ struct db_pool *db_pool_new(struct event_base *base, const char *conninfo, int s
  * later, on the pool's loop — never from inside db_exec. */
 void db_exec(struct db_pool *p, struct db_stmt *stmt, const char *const *params, int nparams, db_cb cb, void *arg);
 
+/* Like db_exec, for a short read-only statement (a lookup by key): it may share a connection with
+ * other such reads, sent together and answered together (pipelined), which costs the server and
+ * this loop far less per query under load. Never for a statement that writes or runs long: those
+ * would hold up the reads queued behind them. */
+void db_exec_read(struct db_pool *p, struct db_stmt *stmt, const char *const *params, int nparams, db_cb cb,
+		  void *arg);
+
 /* True when at least one connection is established. */
 bool db_pool_ready(const struct db_pool *p);
 

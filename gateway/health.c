@@ -28,5 +28,5 @@ void health_check_db(struct db_pool *db, void (*done)(bool ok, const char *reaso
 	}
 	p->done = done;
 	p->arg = arg;
-	db_exec(db, &q_ping, NULL, 0, on_ping, p);
+	db_exec_read(db, &q_ping, NULL, 0, on_ping, p);
 }

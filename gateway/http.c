@@ -7,9 +7,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include <time.h>
+
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
+#include <event2/util.h>
 
+#include "jsonw.h"
 #include "server.h"
 
 const char *req_param(const struct req *r, int i) { return i >= 0 && i < r->nparams ? r->params[i] : NULL; }
@@ -92,7 +97,27 @@ struct adapter_ctx *req_adapter_ctx(const struct req *r, const struct adapter *a
 
 void http_header(struct req *r, const char *name, const char *value)
 {
+	if (strcasecmp(name, "Cache-Control") == 0)
+		r->set_cache_control = true;
+	else if (strcasecmp(name, "Date") == 0)
+		r->set_date = true;
 	evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
+}
+
+/* The Date header evhttp would add to an HTTP/1.1 response, made once a second per thread instead
+ * of once a response (same text, same place: after ours, before Content-Length). */
+static const char *date_now(void)
+{
+	static _Thread_local time_t made = -1;
+	static _Thread_local char text[64];
+	time_t now = time(NULL);
+	if (now != made) {
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		evutil_date_rfc1123(text, sizeof text, &tm);
+		made = now;
+	}
+	return text;
 }
 
 void http_reply_raw(struct req *r, int status, const char *content_type, const char *data, size_t len)
@@ -101,31 +126,56 @@ void http_reply_raw(struct req *r, int status, const char *content_type, const c
 	evhttp_add_header(h, "Content-Type", content_type);
 	evhttp_add_header(h, "X-Request-Id", r->rid);
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	if (!evhttp_find_header(h, "Cache-Control"))
+	if (!r->set_cache_control)     /* reply headers come only through http_header: no list walk */
 		evhttp_add_header(h, "Cache-Control", "no-store");
 	if (server_draining(r->w))
 		evhttp_add_header(h, "Connection", "close");
-	struct evbuffer *out = evbuffer_new();
-	if (out && len)
-		evbuffer_add(out, data, len);
+	if (r->ev->major == 1 && r->ev->minor >= 1 && !r->set_date)
+		evhttp_add_header(h, "Date", date_now());
+	if (len)
+		evbuffer_add(evhttp_request_get_output_buffer(r->ev), data, len);
 	server_reply_sending(r);
-	evhttp_send_reply(r->ev, status, NULL, out);
-	if (out)
-		evbuffer_free(out);
+	evhttp_send_reply(r->ev, status, NULL, NULL);
 	server_request_done(r, status);
 }
+
+static const char oom_body[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
 
 void http_reply_json(struct req *r, int status, json_t *body)
 {
 	char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	if (!s) {
-		static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
-		http_reply_raw(r, 503, "application/json", oom, sizeof oom - 1);
+		http_reply_raw(r, 503, "application/json", oom_body, sizeof oom_body - 1);
 		return;
 	}
 	http_reply_raw(r, status, "application/json", s, strlen(s));
 	free(s);
+}
+
+void http_reply_jw(struct req *r, int status, struct jsonw *w)
+{
+	size_t len;
+	const char *s = jw_text(w, &len);
+	if (!s)
+		http_reply_raw(r, 503, "application/json", oom_body, sizeof oom_body - 1);
+	else
+		http_reply_raw(r, status, "application/json", s, len);
+	jw_free(w);
+}
+
+/* {"error":{"code":code,"message":msg}}; false when a string is not valid UTF-8 (or no memory). */
+static bool error_doc(struct jsonw *w, const char *code, const char *msg)
+{
+	jw_init(w);
+	jw_obj_begin(w, NULL);
+	jw_obj_begin(w, "error");
+	jw_str(w, "code", code);
+	jw_str(w, "message", msg);
+	jw_obj_end(w);
+	jw_obj_end(w);
+	size_t len;
+	return jw_text(w, &len) != NULL;
 }
 
 void http_reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
@@ -136,9 +186,10 @@ void http_reply_error(struct req *r, int status, const char *code, const char *f
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	/* The message may quote client input; invalid UTF-8 is not echoed back. */
-	json_t *m = json_string(msg);
-	if (!m)
-		m = json_string("the request contains bytes that are not valid UTF-8");
-	json_t *j = json_pack("{s:{s:s,s:o}}", "error", "code", code, "message", m);
-	http_reply_json(r, status, j);
+	struct jsonw w;
+	if (!error_doc(&w, code, msg)) {
+		jw_free(&w);
+		error_doc(&w, code, "the request contains bytes that are not valid UTF-8");
+	}
+	http_reply_jw(r, status, &w);
 }

@@ -45,6 +45,8 @@ struct req {
 	struct evkeyvalq query;   /* parsed query string */
 	bool query_parsed;
 	char peer[48];            /* client address, text */
+	bool set_cache_control;   /* the handler gave Cache-Control / Date (http_header): not defaulted */
+	bool set_date;
 	const char *log_payment;  /* payment id to put on the access-log line, if any (borrowed) */
 	char log_id[40];          /* storage a handler may point log_payment at */
 };
@@ -74,6 +76,9 @@ void http_reply_json(struct req *r, int status, json_t *body);
 /* Replies {"error":{"code":code,"message":message}}. */
 void http_reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* Replies with the document of a JSON writer (jsonw.h) and frees it; 503 when it failed. */
+struct jsonw;
+void http_reply_jw(struct req *r, int status, struct jsonw *w);
 /* Replies with raw bytes of the given content type. */
 void http_reply_raw(struct req *r, int status, const char *content_type, const char *data, size_t len);
 

@@ -22,6 +22,14 @@ void log_str(struct log_line *l, const char *key, const char *val);   /* val NUL
 void log_int(struct log_line *l, const char *key, long long val);
 void log_end(struct log_line *l);
 
+/* Batching for event-loop threads: between log_batch_begin and log_batch_end, this thread's lines
+ * collect in a per-thread buffer that log_flush writes (the loop calls it at the end of every turn,
+ * before it waits again), and that is written early when it fills. Still one line per event; other
+ * threads write each line at once. */
+void log_batch_begin(void);
+void log_flush(void);
+void log_batch_end(void);
+
 /* Shorthand: log_kv(LOG_INFO, "listening", "addr", "127.0.0.1:8080", NULL) — key/value string pairs, NULL ends. */
 void log_kv(enum log_level lvl, const char *msg, ...);
 

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "evmem.h"
 #include "version.h"
 #include "import.h"
 #include "log.h"
@@ -63,6 +64,7 @@ static void on_event_log(int severity, const char *msg)
 
 static int serve(const struct config *cfg)
 {
+	evmem_install();              /* evhttp's many small blocks per request through a per-thread cache */
 	char err[256];
 	size_t nroutes = 0, nactive = 0;
 	const struct adapter **active = NULL;
@@ -84,6 +86,7 @@ static int serve(const struct config *cfg)
 	int rc = server_run(cfg, table, nroutes, active, nactive);
 	free(table);
 	free(active);
+	evmem_release();
 	return rc;
 }
 

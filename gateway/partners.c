@@ -5,6 +5,7 @@
 #include "partners.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,12 +248,19 @@ bool partner_password_verify(const char *password, const char *stored)
 
 /* ---- signatures ---------------------------------------------------------------------------- */
 
+/* OpenSSL's HMAC implementation, looked up once: a fetch per request (a provider lookup under locks)
+ * cost as much as the HMAC itself. Kept for the life of the process. */
+static EVP_MAC *hmac_impl;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_fetch(void) { hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL); }
+
 int partner_signature(const char *secret, const char *method, const char *target, const char *timestamp,
 		      const char *body, size_t body_len, char out[65])
 {
 	int rc = -1;
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	pthread_once(&hmac_once, hmac_fetch);
+	EVP_MAC_CTX *ctx = hmac_impl ? EVP_MAC_CTX_new(hmac_impl) : NULL;
 	char digest[] = "SHA256";
 	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -271,7 +279,6 @@ int partner_signature(const char *secret, const char *method, const char *target
 	rc = 0;
 out:
 	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
 	return rc;
 }
 

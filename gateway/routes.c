@@ -25,7 +25,8 @@
 
 static void h_healthz(struct req *r)
 {
-	http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+	static const char ok[] = "{\"status\":\"ok\"}";   /* what json_pack + json_dumps made, without them */
+	http_reply_raw(r, 200, "application/json", ok, sizeof ok - 1);
 }
 
 static void on_ready(bool ok, const char *reason, void *arg)

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "db.h"
 #include "ident.h"
+#include "jsonw.h"
 #include "log.h"
 #include "metrics.h"
 #include "money.h"
@@ -77,17 +78,26 @@ static void on_lookup(enum lookup_result res, const struct account_view *v, void
 	int64_t recommended = accounts_recommended_amount(v->balance, v->monthly_fee, cfg->amount_min, cfg->amount_max);
 	ident_mask_contract(v->contract, masked, sizeof masked);   /* a phone lookup must not reveal it whole */
 	bool payable = strcmp(v->status, "closed") != 0;
-	json_t *j = json_pack("{s:s,s:s,s:s,s:b,s:s,s:s,s:o,s:s}", "contract", masked, "holder", v->holder_masked,
-			      "status", v->status, "payable", payable, "balance", money_format(v->balance, bal),
-			      "monthly_fee", money_format(v->monthly_fee, fee), "days_left",
-			      days < 0 ? json_null() : json_integer(days), "recommended_amount",
-			      money_format(recommended, rec));
+	struct jsonw j;             /* the hot path: written directly, no jansson tree */
+	jw_init(&j);
+	jw_obj_begin(&j, NULL);
+	jw_str(&j, "contract", masked);
+	jw_str(&j, "holder", v->holder_masked);
+	jw_str(&j, "status", v->status);
+	jw_bool(&j, "payable", payable);
+	jw_str(&j, "balance", money_format(v->balance, bal));
+	jw_str(&j, "monthly_fee", money_format(v->monthly_fee, fee));
+	if (days < 0)
+		jw_null(&j, "days_left");
+	else
+		jw_int(&j, "days_left", days);
+	jw_str(&j, "recommended_amount", money_format(recommended, rec));
 	if (strcmp(v->status, "suspended") == 0)
-		json_object_set_new(j, "message",
-				    json_string("Услуги приостановлены. Пополните баланс, чтобы возобновить их."));
+		jw_str(&j, "message", "Услуги приостановлены. Пополните баланс, чтобы возобновить их.");
 	else if (!payable)
-		json_object_set_new(j, "message", json_string("Договор расторгнут: пополнение невозможно."));
-	http_reply_json(r, 200, j);
+		jw_str(&j, "message", "Договор расторгнут: пополнение невозможно.");
+	jw_obj_end(&j);
+	http_reply_jw(r, 200, &j);
 }
 
 /* Reads exactly one of contract / phone from the query (or a JSON "account" object) into the

@@ -1,10 +1,10 @@
 -- wrk: account lookup of a random contract among the bench's. Env: ACC_FIRST, ACC_COUNT,
 -- RATE_DELAY_MS (optional: pace each connection, for latency at a given rate).
 local threads = {}
-local tid = 0
+local made = 0      -- not "tid": a chunk local of that name would hide the global set below in init()
 function setup(thread)
-  thread:set("tid", tid)
-  tid = tid + 1
+  thread:set("tid", made)
+  made = made + 1
   table.insert(threads, thread)
 end
 function init(args)

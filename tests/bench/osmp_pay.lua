@@ -1,10 +1,10 @@
 -- wrk: OSMP `pay` with a unique txn_id per request (20 digits: time, thread, counter) to a random
 -- account among the bench's contracts. Env: AUTH (Basic header value), ACC_FIRST, ACC_COUNT, RATE_DELAY_MS.
 local threads = {}
-local tid = 0
+local made = 0      -- not "tid": a chunk local of that name would hide the global set below in init()
 function setup(thread)
-  thread:set("tid", tid)
-  tid = tid + 1
+  thread:set("tid", made)
+  made = made + 1
   table.insert(threads, thread)
 end
 function init(args)

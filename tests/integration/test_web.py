@@ -380,5 +380,52 @@ def test_sandbox_is_off_unless_enabled(c):
         gw.stop()
 
 
+@test
+def test_pipelined_lookups_answer_each_request_and_survive_errors(c):
+    """Lookups share database connections (pipelined reads): with many concurrent lookups on one
+    connection every request still gets its own account; a read that fails (lock timeout while the
+    table is locked) fails only itself — those queued behind it are sent again — every request is
+    answered, and afterwards lookups work as before."""
+    url = c.pg.url + ("&" if "?" in c.pg.url else "?") + "options=-c%20lock_timeout%3D100ms"
+    gw = Gateway(url, GATEWAY_THREADS="1", GATEWAY_DB_POOL="1", GATEWAY_LOOKUP_RATE="100000",
+                 GATEWAY_LOOKUP_BURST="100000").start()
+
+    def run(threads, each):
+        out = []
+
+        def worker(t):
+            for k in range(each):
+                contract = str(700000001 + (t * each + k) % 300)
+                st, h, d = gw.json("GET", "/v1/accounts/lookup?contract=" + contract)
+                out.append((contract, st, d))
+        ths = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join()
+        return out
+
+    try:
+        got = run(16, 25)
+        wrong = [(ct, st, d) for ct, st, d in got if st != 200 or d["contract"] != ct[:2] + "****" + ct[-3:]]
+        assert len(got) == 400 and not wrong, wrong[:3]
+        locker = subprocess.Popen([PSQL, "-X", "-q", "-d", c.pg.url, "-c",
+                                   "BEGIN; LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT;"],
+                                  stdout=subprocess.DEVNULL)
+        time.sleep(0.3)
+        during = run(16, 3)
+        locker.wait()
+        codes = sorted({st for _, st, _ in during})
+        assert set(codes) <= {200, 503} and 503 in codes, codes
+        assert all(error_of(d)[0] == "database_unavailable" for _, st, d in during if st == 503)
+        after = run(8, 10)
+        assert all(st == 200 and d["contract"] == ct[:2] + "****" + ct[-3:] for ct, st, d in after), after[:3]
+        failed = [r for r in gw.log_records() if r.get("msg") == "database query failed"]
+        assert failed and all(r.get("sqlstate") == "55P03" for r in failed), failed[:3]
+        assert not [r for r in gw.log_records() if r.get("msg") == "database connection lost"]
+    finally:
+        gw.stop()
+
+
 if __name__ == "__main__":
     suite.run(setup, teardown)
