@@ -433,3 +433,16 @@ void ident_mask_contract(const char *contract, char *out, size_t outsz)
 		out[i] = n > 4 && (i < head || i >= n - tail) ? contract[i] : '*';
 	out[n] = '\0';
 }
+
+bool ident_uuid_valid(const char *s)
+{
+	if (!s || strlen(s) != 36)
+		return false;
+	for (size_t i = 0; i < 36; i++) {
+		char c = s[i];
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+			return false;
+	}
+	return true;
+}

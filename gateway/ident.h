@@ -101,4 +101,8 @@ bool ident_utf8_valid(const char *s, size_t len);
  * pay form, receipts and mails. Writes at most outsz bytes (NUL terminated). */
 void ident_mask_contract(const char *contract, char *out, size_t outsz);
 
+/* A UUID in its 36-character text form (8-4-4-4-12 hex digits, either case); false for NULL.
+ * Payment ids are checked with it before any query. */
+bool ident_uuid_valid(const char *s);
+
 #endif /* GATEWAY_IDENT_H */

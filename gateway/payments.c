@@ -87,6 +87,14 @@ void payments_sanitize(json_t *raw)
 	}
 }
 
+bool payments_key_valid(const char *key)
+{
+	size_t n = key ? strlen(key) : 0;
+	if (n < 8 || n > PAYMENT_KEY_MAX)
+		return false;
+	return strspn(key, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.:") == n;
+}
+
 int payments_request_hash(json_t *body, char out[65])
 {
 	char *s = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);

@@ -58,6 +58,9 @@ void payments_apply(struct db_pool *db, const char *adapter, const struct adapte
 /* Removes what must never be stored from a provider message (card data, secrets), in place. */
 void payments_sanitize(json_t *raw);
 
+/* An Idempotency-Key as this API accepts it: 8-128 characters of letters, digits and - _ . : */
+bool payments_key_valid(const char *key);
+
 /* SHA-256 hex of the canonical (sorted, compact) JSON of body. Returns 0 or -1. */
 int payments_request_hash(json_t *body, char out[65]);
 

@@ -46,19 +46,6 @@ bool receipt_number_valid(const char *s)
 	return n >= 11 && n <= 17 && s[4] == '-' && digits(s, 4) && digits(s + 5, n - 5);
 }
 
-bool receipt_uuid_valid(const char *s)
-{
-	if (!s || strlen(s) != 36)
-		return false;
-	for (size_t i = 0; i < 36; i++) {
-		char c = s[i];
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return true;
-}
-
 /* ---- reading a row ------------------------------------------------------------------------ */
 
 enum {

@@ -26,8 +26,6 @@ bool receipt_token_valid(const char *s);
 /* True for a receipt number "YYYY-NNNNNN" (4 digits, '-', 6..12 digits). NULL -> false. */
 bool receipt_number_valid(const char *s);
 
-/* True for a UUID in the canonical 8-4-4-4-12 hex form (either case). NULL -> false. */
-bool receipt_uuid_valid(const char *s);
 
 /* One receipt with what the mail, the page and the APIs show of its payment and account. Strings are
  * NUL-terminated copies ("" for SQL NULL), truncated to the buffer when longer. */

@@ -138,7 +138,7 @@ void h_receipts_find(struct req *r)
 		http_reply_error(r, 400, "bad_query", "give exactly one of payment_id or number");
 		return;
 	}
-	if (pid && !receipt_uuid_valid(pid)) {
+	if (pid && !ident_uuid_valid(pid)) {
 		http_reply_error(r, 400, "invalid_payment_id", "payment_id must be a UUID");
 		return;
 	}

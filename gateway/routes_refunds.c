@@ -8,31 +8,11 @@
 #include <string.h>
 
 #include "config.h"
+#include "ident.h"
 #include "money.h"
 #include "refunds.h"
 #include "registry.h"
 #include "routes.h"
-
-static bool valid_uuid(const char *s)
-{
-	if (strlen(s) != 36)
-		return false;
-	for (int i = 0; i < 36; i++) {
-		char c = s[i];
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return true;
-}
-
-static bool valid_key(const char *k)
-{
-	size_t n = strlen(k);
-	if (n < 8 || n > PAYMENT_KEY_MAX)
-		return false;
-	return strspn(k, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.:") == n;
-}
 
 static struct adapter_ctx *resolve(const char *name, void *arg)
 {
@@ -59,12 +39,12 @@ void h_refund_create(struct req *r)
 	if (!require_admin(r))
 		return;
 	const char *id = req_param(r, 0);
-	if (!id || !valid_uuid(id)) {
+	if (!id || !ident_uuid_valid(id)) {
 		http_reply_error(r, 404, "payment_not_found", "no payment with this id");
 		return;
 	}
 	const char *key = req_header(r, "Idempotency-Key");
-	if (!key || !valid_key(key)) {
+	if (!key || !payments_key_valid(key)) {
 		http_reply_error(r, 400, key ? "invalid_idempotency_key" : "idempotency_key_required",
 				 "send an Idempotency-Key header (8-128 characters: letters, digits, - _ . :)");
 		return;

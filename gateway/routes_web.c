@@ -156,20 +156,6 @@ static void on_payment_answer(const struct payment_answer *a, void *arg)
 	http_reply_json(r, a->status, json_incref(a->body));
 }
 
-static bool valid_key(const char *k)
-{
-	size_t n = strlen(k);
-	if (n < 8 || n > PAYMENT_KEY_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = k[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' ||
-		      c == '.' || c == ':'))
-			return false;
-	}
-	return true;
-}
-
 /* return_url must be http(s) on one of GATEWAY_RETURN_HOSTS (no open redirect through us). */
 static bool return_url_allowed(const char *url, const char *hosts)
 {
@@ -205,7 +191,7 @@ void h_payment_create(struct req *r)
 				 "send an Idempotency-Key header (8-128 characters: letters, digits, - _ . :)");
 		return;
 	}
-	if (!valid_key(key)) {
+	if (!payments_key_valid(key)) {
 		http_reply_error(r, 400, "invalid_idempotency_key",
 				 "the Idempotency-Key must be 8-128 characters: letters, digits, - _ . :");
 		return;
@@ -292,23 +278,10 @@ out:
 	json_decref(body);
 }
 
-static bool valid_uuid(const char *s)
-{
-	if (strlen(s) != 36)
-		return false;
-	for (int i = 0; i < 36; i++) {
-		char c = s[i];
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return true;
-}
-
 void h_payment_get(struct req *r)
 {
 	const char *id = req_param(r, 0);
-	if (!id || !valid_uuid(id)) {
+	if (!id || !ident_uuid_valid(id)) {
 		http_reply_error(r, 404, "payment_not_found", "no payment with this id");
 		return;
 	}

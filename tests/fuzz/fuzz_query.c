@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (req_query(&r, "number", &v) == 0 && v && receipt_number_valid(v) && strlen(v) > 17)
 			abort();
-		if (req_query(&r, "payment_id", &v) == 0 && v && receipt_uuid_valid(v) && strlen(v) != 36)
+		if (req_query(&r, "payment_id", &v) == 0 && v && ident_uuid_valid(v) && strlen(v) != 36)
 			abort();
 		evhttp_clear_headers(&r.query);
 	}

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "partners.h"
+#include "ident.h"
 #include "receipts.h"
 #include "registries.h"
 #include "terminal.h"
@@ -93,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (receipt_number_valid(s) != matches(RE_NUMBER, s))
 		abort();
-	if (receipt_uuid_valid(s) != matches(RE_UUID, s))
+	if (ident_uuid_valid(s) != matches(RE_UUID, s))
 		abort();
 	bool date = matches(RE_DATE, s) && real_moment(num(s, 4), num(s + 5, 2), num(s + 8, 2), 0, 0, 0);
 	if ((registry_date_valid(s) != 0) != date)

@@ -120,12 +120,12 @@ static void test_number_and_uuid_formats(void **state)
 	for (size_t i = 0; i < COUNT(bad); i++)
 		if (receipt_number_valid(bad[i]))
 			fail_msg("accepted %s", bad[i] ? bad[i] : "NULL");
-	assert_true(receipt_uuid_valid("6f1c1b8e-4c1e-4c33-9b0e-2a7e3f0f4d11"));
-	assert_true(receipt_uuid_valid("6F1C1B8E-4C1E-4C33-9B0E-2A7E3F0F4D11"));
-	assert_false(receipt_uuid_valid("6f1c1b8e4c1e4c339b0e2a7e3f0f4d11"));
-	assert_false(receipt_uuid_valid("6f1c1b8e-4c1e-4c33-9b0e-2a7e3f0f4d1g"));
-	assert_false(receipt_uuid_valid("6f1c1b8e-4c1e-4c33-9b0e-2a7e3f0f4d1"));
-	assert_false(receipt_uuid_valid(NULL));
+	assert_true(ident_uuid_valid("6f1c1b8e-4c1e-4c33-9b0e-2a7e3f0f4d11"));
+	assert_true(ident_uuid_valid("6F1C1B8E-4C1E-4C33-9B0E-2A7E3F0F4D11"));
+	assert_false(ident_uuid_valid("6f1c1b8e4c1e4c339b0e2a7e3f0f4d11"));
+	assert_false(ident_uuid_valid("6f1c1b8e-4c1e-4c33-9b0e-2a7e3f0f4d1g"));
+	assert_false(ident_uuid_valid("6f1c1b8e-4c1e-4c33-9b0e-2a7e3f0f4d1"));
+	assert_false(ident_uuid_valid(NULL));
 }
 
 static void test_contract_mask_keeps_head_and_tail(void **state)
