@@ -1,5 +1,6 @@
 """Integration-test harness: a private PostgreSQL per suite, gatewayd processes on free ports,
 HTTP helpers and TAP output. Standard library only (Debian's /usr/bin/python3)."""
+import atexit
 import http.client
 import json
 import re
@@ -71,6 +72,8 @@ class Postgres:
         self.url = None
 
     def start(self):
+        # stopped and removed at exit even when a teardown fails before it gets here
+        atexit.register(self.destroy)
         out = subprocess.run([PG_SH, "start", self.dir, str(self.port)], check=True,
                              capture_output=True, text=True)
         self.url = out.stdout.strip().splitlines()[-1]
