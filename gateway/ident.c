@@ -281,7 +281,7 @@ bool ident_email_valid(const char *s)
 /* Decodes one UTF-8 sequence at s (avail bytes). Returns its length (1..4) and
  * sets *cp, or returns 0 for NUL, a bad lead or continuation byte, a truncated
  * sequence, an overlong form, a surrogate or a value above U+10FFFF. */
-static size_t utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
+size_t ident_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
 {
     size_t n, k;
     uint32_t c, min;
@@ -333,7 +333,7 @@ bool ident_utf8_valid(const char *s, size_t len)
     if (s == NULL)
         return len == 0;
     while (i < len) {
-        n = utf8_decode(u + i, len - i, &cp);
+        n = ident_utf8_decode(u + i, len - i, &cp);
         if (n == 0)
             return false;
         i += n;
@@ -366,7 +366,7 @@ static bool mask_word(const char *w, size_t wlen, char *out, size_t outsz, size_
     uint32_t cp;
 
     while (i < wlen) {
-        n = utf8_decode(u + i, wlen - i, &cp);
+        n = ident_utf8_decode(u + i, wlen - i, &cp);
         if (n == 0)
             return false; /* cannot happen: validated by the caller */
         if (nchars == 0 || !is_combining_mark(cp)) {

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum ident_err {
     IDENT_OK = 0,
@@ -104,5 +105,10 @@ void ident_mask_contract(const char *contract, char *out, size_t outsz);
 /* A UUID in its 36-character text form (8-4-4-4-12 hex digits, either case); false for NULL.
  * Payment ids are checked with it before any query. */
 bool ident_uuid_valid(const char *s);
+
+/* Decodes one UTF-8 sequence at s (at most avail bytes; a NUL ends it early). Returns its length
+ * (1..4) and sets *cp, or 0 for NUL, a bad or truncated sequence, an overlong form, a surrogate or
+ * a value above U+10FFFF. The one decoder behind name masking, log escaping and the JSON writer. */
+size_t ident_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp);
 
 #endif /* GATEWAY_IDENT_H */

@@ -4,6 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ident.h"
+
+/* Length of the valid UTF-8 sequence at p (a NUL-terminated string), or 0. */
+static size_t utf8_len_at(const unsigned char *p)
+{
+	uint32_t cp;
+	return ident_utf8_decode(p, 4, &cp);
+}
+
 void jw_init(struct jsonw *w)
 {
 	w->buf = w->inline_buf;
@@ -55,37 +64,6 @@ static void put(struct jsonw *w, const char *s, size_t n)
 	w->buf[w->len] = '\0';
 }
 
-/* Length of the valid UTF-8 sequence (beyond ASCII) at s, or 0 — the rules of jansson's utf8.c:
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned c = s[0], cp, min;
-	size_t n;
-	if (c >= 0xC2 && c <= 0xDF) {
-		n = 2;
-		cp = c & 0x1Fu;
-		min = 0x80;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3;
-		cp = c & 0x0Fu;
-		min = 0x800;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4;
-		cp = c & 0x07u;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0u) != 0x80u)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3Fu);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return n;
-}
-
 static void string(struct jsonw *w, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -103,7 +81,7 @@ static void string(struct jsonw *w, const char *s)
 			continue;
 		}
 		if (c >= 0x80) {
-			size_t k = utf8_len(p);
+			size_t k = utf8_len_at(p);
 			if (!k) {
 				w->failed = true;
 				return;

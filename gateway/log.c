@@ -10,6 +10,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ident.h"
+
+/* Length of the valid UTF-8 sequence at p (a NUL-terminated string), or 0. */
+static size_t utf8_len_at(const unsigned char *p)
+{
+	uint32_t cp;
+	return ident_utf8_decode(p, 4, &cp);
+}
+
 static atomic_int min_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -30,35 +39,6 @@ static void put(char *dst, size_t cap, size_t *len, const char *s, size_t n)
 		n = *len + 1 < cap ? cap - *len - 1 : 0;
 	memcpy(dst + *len, s, n);
 	*len += n;
-}
-
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static size_t utf8_seq(const unsigned char *s)
-{
-	unsigned c = s[0];
-	size_t n;
-	unsigned min;
-	if (c >= 0xC2 && c <= 0xDF) {
-		n = 2;
-		min = 0x80;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3;
-		min = 0x800;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	unsigned cp = c & (0x7Fu >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3Fu);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return n;
 }
 
 /* Bytes that go into a JSON string as they are: printable ASCII but '"' and '\\'. */
@@ -88,7 +68,7 @@ void log_json_escape(char *dst, size_t cap, size_t *len, const char *s)
 			put(dst, cap, len, (const char *)p, 1);
 			p++;
 		} else {
-			size_t n = utf8_seq(p);
+			size_t n = utf8_len_at(p);
 			if (n) {
 				put(dst, cap, len, (const char *)p, n);
 				p += n;
@@ -113,7 +93,7 @@ static char *escape_to(char *d, const char *s)
 			*d++ = '\\';
 			*d++ = (char)*p++;
 		} else {
-			size_t n = *p >= 0x80 ? utf8_seq(p) : 0;
+			size_t n = *p >= 0x80 ? utf8_len_at(p) : 0;
 			if (n) {
 				memcpy(d, p, n);
 				d += n;
