@@ -14,12 +14,16 @@
  * still cannot settle a day past twice the expiry age.
  * A run claims at most BATCH rows with FOR UPDATE SKIP LOCKED and pushes their recheck_at forward by
  * GATEWAY_PENDING_RECHECK, so concurrent janitors of several gateways take disjoint rows; the rows
- * are then handled one after another (one provider call at a time per process). */
+ * are then handled one after another (one provider call at a time per process).
+ * After a run that went through, it counts the unsettled web payments for /metrics (how many, how
+ * many are overdue: past the expiry by more than two rechecks and two runs, so the janitor has had
+ * its chance; the age of the oldest), and notes the time of the run. */
 #include "janitor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -27,6 +31,7 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "payments.h"
 
 #define BATCH 50
@@ -50,6 +55,12 @@ static struct db_stmt q_claim = {
 static struct db_stmt q_expire = {
 	"janitor_expire",
 	"SELECT result, status FROM transition_payment($1::uuid, 'canceled', 'janitor', $2, $3::jsonb)", 3, 0};
+static struct db_stmt q_unsettled = {
+	"janitor_unsettled",
+	"SELECT count(*), count(*) FILTER (WHERE created_at < now() - make_interval(secs => $1::int)),"
+	" coalesce(extract(epoch FROM now() - min(created_at))::bigint, 0)"
+	" FROM payments WHERE status IN ('created', 'pending') AND channel = 'web'",
+	1, 0};
 
 struct item {
 	char id[40];
@@ -73,10 +84,37 @@ struct janitor {
 	int nitems;
 	int next;
 	int applied, expired;       /* this run's counts, for the log */
+	bool failed;                /* this run was cut short (the database or a provider answer) */
 };
 
 static void next_item(struct janitor *j);
 
+static void run_done(struct janitor *j)
+{
+	free(j->items);
+	j->items = NULL;
+	j->nitems = j->next = 0;
+	j->running = false;
+}
+
+static void on_unsettled(const struct db_result *r, void *arg)
+{
+	struct janitor *j = arg;
+	long long n, overdue, oldest;
+	if (r->status == DB_OK && db_int64(r->res, 0, 0, &n) == 0 && db_int64(r->res, 0, 1, &overdue) == 0 &&
+	    db_int64(r->res, 0, 2, &oldest) == 0) {
+		metrics_set(M_PAYMENTS_UNSETTLED, n);
+		metrics_set(M_PAYMENTS_OVERDUE, overdue);
+		metrics_set(M_PAYMENTS_OLDEST_UNSETTLED, oldest);
+		metrics_add(M_JANITOR_RUNS_OK, 1);
+		metrics_set(M_JANITOR_LAST_SUCCESS, (int64_t)time(NULL));
+	} else {
+		metrics_add(M_JANITOR_RUNS_FAILED, 1);
+	}
+	run_done(j);
+}
+
+/* The run is over: log what it did, and count the unsettled payments when it went through. */
 static void run_end(struct janitor *j)
 {
 	if (j->applied || j->expired) {
@@ -86,10 +124,17 @@ static void run_end(struct janitor *j)
 		snprintf(n, sizeof n, "%d", j->nitems);
 		log_kv(LOG_INFO, "janitor run", "checked", n, "applied", a, "expired", e, NULL);
 	}
-	free(j->items);
-	j->items = NULL;
-	j->nitems = j->next = 0;
-	j->running = false;
+	if (j->failed || j->stopping) {     /* a run cut short by shutdown is not a failure */
+		if (j->failed)
+			metrics_add(M_JANITOR_RUNS_FAILED, 1);
+		run_done(j);
+		return;
+	}
+	char overdue[24];
+	snprintf(overdue, sizeof overdue, "%ld",
+		 j->cfg->pending_expire + 2 * j->cfg->pending_recheck + 2L * j->cfg->janitor_interval);
+	const char *p[1] = {overdue};
+	db_exec(j->db, &q_unsettled, p, 1, on_unsettled, j);
 }
 
 static struct adapter_ctx *ctx_of(struct janitor *j, const char *name)
@@ -105,12 +150,14 @@ static void on_expired(const struct db_result *r, void *arg)
 	struct janitor *j = arg;
 	struct item *it = &j->items[j->next - 1];
 	if (r->status != DB_OK) {
+		j->failed = true;
 		run_end(j);             /* the database is away: try again next run */
 		return;
 	}
 	const char *res = db_value(r->res, 0, 0);
 	if (res && strcmp(res, "ok") == 0) {
 		j->expired++;
+		metrics_add(M_JANITOR_EXPIRED, 1);
 		log_kv(LOG_INFO, "payment expired unpaid", "payment", it->id, "adapter", it->adapter, NULL);
 	}
 	next_item(j);
@@ -130,11 +177,15 @@ static void on_applied(const struct payment_answer *a, void *arg)
 	struct item *it = &j->items[j->next - 1];
 	if (a->status == 200) {
 		const char *result = json_string_value(json_object_get(a->body, "result"));
-		if (result && (strcmp(result, "booked") == 0 || strcmp(result, "ok") == 0 || strcmp(result, "flagged") == 0))
+		if (result && (strcmp(result, "booked") == 0 || strcmp(result, "ok") == 0 || strcmp(result, "flagged") == 0)) {
 			j->applied++;
+			metrics_add(M_JANITOR_APPLIED, 1);
+		}
 	} else {
 		log_kv(LOG_WARN, "janitor could not apply a provider status", "payment", it->id, NULL);
 	}
+	if (a->status == 503)
+		j->failed = true;
 	if (a->status == 503 || j->stopping)
 		run_end(j);
 	else
@@ -187,12 +238,14 @@ static void on_claimed(const struct db_result *r, void *arg)
 {
 	struct janitor *j = arg;
 	if (r->status != DB_OK || j->stopping) {
+		j->failed = r->status != DB_OK;
 		run_end(j);
 		return;
 	}
 	int n = PQntuples(r->res);
 	j->items = n ? calloc((size_t)n, sizeof *j->items) : NULL;
 	if (!j->items) {
+		j->failed = n > 0;
 		run_end(j);
 		return;
 	}
@@ -220,6 +273,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	if (j->running || j->stopping)
 		return;
 	j->running = true;
+	j->failed = false;
 	j->applied = j->expired = 0;
 	char recheck[24], expire_s[24], batch[16];
 	snprintf(recheck, sizeof recheck, "%ld", j->cfg->pending_recheck);

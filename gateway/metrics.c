@@ -55,6 +55,31 @@ static const struct {
 	OUTBOX(M_RECEIPTS_PENDING, "pending"),
 	OUTBOX(M_RECEIPTS_FAILED, "failed"),
 #undef OUTBOX
+#define JRUN(id, result) [id] = {"gateway_janitor_runs_total", "counter", \
+	"janitor runs, by result (failed: the database or a provider answer cut the run short)", "result=\"" result "\""}
+	JRUN(M_JANITOR_RUNS_OK, "ok"),
+	JRUN(M_JANITOR_RUNS_FAILED, "failed"),
+#undef JRUN
+	[M_JANITOR_LAST_SUCCESS] = {"gateway_janitor_last_success_timestamp_seconds", "gauge",
+				    "when the janitor last finished a run (unix time; 0: not yet)", NULL},
+#define JPAY(id, action) [id] = {"gateway_janitor_payments_total", "counter", \
+	"web payments the janitor settled: applied a provider status to, or expired unpaid", "action=\"" action "\""}
+	JPAY(M_JANITOR_APPLIED, "applied"),
+	JPAY(M_JANITOR_EXPIRED, "expired"),
+#undef JPAY
+	[M_PAYMENTS_UNSETTLED] = {"gateway_web_payments_unsettled", "gauge",
+				  "web payments created or pending (as of the janitor's last run)", NULL},
+	[M_PAYMENTS_OVERDUE] = {"gateway_web_payments_overdue", "gauge",
+				"web payments still created or pending past GATEWAY_PENDING_EXPIRE (as of the janitor's last run)", NULL},
+	[M_PAYMENTS_OLDEST_UNSETTLED] = {"gateway_web_payments_oldest_unsettled_age_seconds", "gauge",
+					 "age of the oldest created or pending web payment (as of the janitor's last run)", NULL},
+#define REFUND(id, result) [id] = {"gateway_refunds_total", "counter", \
+	"refunds driven to the provider, by outcome (unknown: left pending, retried with the same key)", "result=\"" result "\""}
+	REFUND(M_REFUNDS_SUCCEEDED, "succeeded"),
+	REFUND(M_REFUNDS_REFUSED, "refused"),
+	REFUND(M_REFUNDS_UNKNOWN, "unknown"),
+#undef REFUND
+	[M_REFUNDED_KOPECKS] = {"gateway_refunded_kopecks_total", "counter", "money refunded and booked, in kopecks", NULL},
 };
 
 
@@ -136,6 +161,11 @@ void metrics_request(int route, int status, uint64_t micros)
 void metrics_add(enum metric_id id, int64_t delta)
 {
 	atomic_fetch_add_explicit(&my_shard()->values[id], delta, memory_order_relaxed);
+}
+
+void metrics_set(enum metric_id id, int64_t value)
+{
+	metrics_add(id, value - metrics_get(id));
 }
 
 int64_t metrics_get(enum metric_id id)

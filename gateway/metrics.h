@@ -38,6 +38,21 @@ enum metric_id {
 	M_MAIL_FAILED,
 	M_RECEIPTS_PENDING,
 	M_RECEIPTS_FAILED,
+	/* the janitor: runs by result, the last good run (unix seconds), payments it settled, and the
+	 * unsettled web payments it saw (gauges, from the database, as of its last run) */
+	M_JANITOR_RUNS_OK,
+	M_JANITOR_RUNS_FAILED,
+	M_JANITOR_LAST_SUCCESS,
+	M_JANITOR_APPLIED,
+	M_JANITOR_EXPIRED,
+	M_PAYMENTS_UNSETTLED,
+	M_PAYMENTS_OVERDUE,
+	M_PAYMENTS_OLDEST_UNSETTLED,
+	/* refunds by outcome (labelled), and the amount refunded in kopecks */
+	M_REFUNDS_SUCCEEDED,
+	M_REFUNDS_REFUSED,
+	M_REFUNDS_UNKNOWN,
+	M_REFUNDED_KOPECKS,
 	M__COUNT
 };
 
@@ -48,6 +63,8 @@ enum metric_id {
 void metrics_add_route(size_t idx, const char *method, const char *pattern);
 void metrics_request(int route, int status, uint64_t micros);  /* route < 0: unmatched */
 void metrics_add(enum metric_id id, int64_t delta);
+/* Sets a gauge that only one thread ever writes (the janitor's): a delta from the current sum. */
+void metrics_set(enum metric_id id, int64_t value);
 int64_t metrics_get(enum metric_id id);
 
 /* Renders the Prometheus text exposition format. Returns a new string (caller frees) and its length. */

@@ -15,6 +15,7 @@
 #include "adapter.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "money.h"
 
 #define COLS                                                                                                     \
@@ -118,6 +119,10 @@ static void on_booked(const struct db_result *r, void *arg)
 	const char *res = db_value(r->res, 0, C_RESULT);
 	if (strcmp(res, "booked") == 0 || strcmp(res, "already") == 0) {
 		log_kv(LOG_INFO, "refund booked", "payment", op->payment_id, "refund", op->refund_id, NULL);
+		if (strcmp(res, "booked") == 0) {
+			metrics_add(M_REFUNDS_SUCCEEDED, 1);
+			metrics_add(M_REFUNDED_KOPECKS, op->amount);
+		}
 		finish(op, 201, refund_json(r->res), false, NULL);
 	} else {
 		log_kv(LOG_ERROR, "refund succeeded at the provider but cannot be booked", "payment", op->payment_id,
@@ -132,6 +137,7 @@ static void on_refused(const struct db_result *r, void *arg)
 	struct refund_op *op = arg;
 	if (db_failed(op, r))
 		return;
+	metrics_add(M_REFUNDS_REFUSED, 1);
 	finish(op, 502, refused_body(r->res, op->reason), false, NULL);
 }
 
@@ -140,6 +146,7 @@ static void on_unknown(const struct db_result *r, void *arg)
 	struct refund_op *op = arg;
 	if (db_failed(op, r))
 		return;
+	metrics_add(M_REFUNDS_UNKNOWN, 1);
 	json_t *j = error_body("provider_unavailable",
 			       "the payment provider did not confirm the refund; repeat the request with the same "
 			       "Idempotency-Key later");

@@ -651,6 +651,43 @@ def test_janitor_cancels_abandoned_payments(c):
     assert invariant_ok(c)
 
 
+def metrics(gw):
+    st, h, body = gw.request("GET", "/metrics")
+    assert st == 200
+    out = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = int(float(value))
+    return out
+
+
+@test
+def test_janitor_and_refunds_are_in_the_metrics(c):
+    m = metrics(c.gw)
+    assert m['gateway_refunds_total{result="succeeded"}'] >= 5, m
+    assert m['gateway_refunds_total{result="unknown"}'] >= 1, m       # the YooKassa outage above
+    assert m["gateway_refunded_kopecks_total"] >= 50000 + 20000 + 5000 + 7000 + 60000, m   # the tests above
+    assert m["gateway_janitor_runs_total{result=\"ok\"}"] == 0, m    # this gateway runs no janitor
+    now = time.time()
+    wait_for(lambda: all(metrics(g)['gateway_janitor_runs_total{result="ok"}'] >= 2 for g in janitors(c)),
+             timeout=30, what="two janitor runs")
+    js = [metrics(g) for g in janitors(c)]
+    assert all(now - 30 < j["gateway_janitor_last_success_timestamp_seconds"] <= time.time() + 1 for j in js), js
+    assert sum(j['gateway_janitor_payments_total{action="applied"}'] for j in js) >= 6, js
+    assert sum(j['gateway_janitor_payments_total{action="expired"}'] for j in js) >= 2, js
+    # a payment left pending by a provider that cannot be asked: unsettled, and overdue once it is old
+    st, h, d = create(c, "card", "114.00")
+    assert st == 201, d
+    wait_for(lambda: all(metrics(g)["gateway_web_payments_unsettled"] >= 1 for g in janitors(c)), timeout=30,
+             what="unsettled")
+    # flagged: an operator's, the janitor leaves it alone, and it stays overdue until someone settles it
+    q(c, "UPDATE payments SET created_at = now() - interval '3 days', flagged = true WHERE id = '%s'" % d["id"])
+    wait_for(lambda: all(metrics(g)["gateway_web_payments_overdue"] >= 1 and
+                         metrics(g)["gateway_web_payments_oldest_unsettled_age_seconds"] >= 3 * 86400
+                         for g in janitors(c)), timeout=30, what="overdue")
+
+
 @test
 def test_gateways_stop_cleanly_with_the_janitor_running(c):
     for g in janitors(c):
