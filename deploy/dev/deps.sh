@@ -5,7 +5,7 @@
 #   deploy/dev/deps.sh build   Debian packages to build and run the gateway
 #   deploy/dev/deps.sh test    build set + test tools (cmocka, clang sanitizers and
 #                              libFuzzer, valgrind, aiosmtpd, jq, wrk, curl, chromium, node/npm,
-#                              systemd-analyze, strace)
+#                              systemd-analyze, strace, prometheus, nginx, haproxy)
 #   deploy/dev/deps.sh npm     npm tools (tests/package.json) into tests/node_modules
 #
 # Debian packages are checked with dpkg-query; only when some are missing does it
@@ -30,6 +30,8 @@ TEST_PKGS=(
     jq wrk curl
     chromium                 # headless browser for e2e (driven by playwright-core)
     systemd strace procps    # tests/deploy: systemd-analyze verify/security, gatewayd under strace
+    prometheus python3-yaml  # tests/deploy: promtool check/test of deploy/monitoring, a live Prometheus
+    nginx haproxy            # tests/integration/test_proxy.py: real reverse proxies in front
 )
 
 usage() {
