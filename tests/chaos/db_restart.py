@@ -196,5 +196,66 @@ def test_database_restart_under_load(c):
         stats.count("retry"), f["booked"], f["copies"], ms(pct(lat, 99)))
 
 
+@test
+def test_readiness_does_not_flap_after_the_database_returns(c):
+    """Load balancers probe /readyz on new connections, which land on any event loop. Once one loop
+    has answered 200 after an outage, no loop may answer 503 again: a loop whose connections are
+    still waiting out their reconnect backoff must connect when asked instead of saying 'down'.
+    Probed hard (four clients, a fresh connection each time) for three seconds after the first 200,
+    in rounds with different outage lengths so the loops' backoffs differ."""
+    rounds = {"short": 3, "full": 6}[SCALE]
+    flaps, firsts = [], []
+    for k in range(rounds):
+        c.world.pg.stop()
+        down = time.time()
+        while time.time() - down < 10:     # the gateway has seen it: 503
+            st = probe(c.gw.port)
+            if st == 503:
+                break
+            time.sleep(0.05)
+        time.sleep(1.0 + 0.7 * k)          # the loops' backoffs grow to their ceiling
+        c.world.pg.start()
+        t_up = time.time()
+        samples, lock = [], threading.Lock()
+        first = [None]
+
+        def prober():
+            while time.time() - t_up < 15:
+                t0 = time.time()
+                st = probe(c.gw.port)
+                with lock:
+                    samples.append((t0, time.time(), st))
+                    if st == 200 and first[0] is None:
+                        first[0] = time.time()
+                    if first[0] is not None and time.time() - first[0] > 3.0:
+                        return
+                time.sleep(0.005)
+
+        ths = [threading.Thread(target=prober, daemon=True) for _ in range(4)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join(30)
+        assert first[0] is not None, "/readyz never 200 after the database came back"
+        firsts.append(first[0] - t_up)
+        bad = [s for s in samples if s[0] >= first[0] and s[2] != 200]
+        if bad:
+            flaps.append((k, len(bad), [(round(s[0] - first[0], 3), s[2]) for s in bad[:5]]))
+    assert not flaps, "/readyz answered non-200 after a 200: %s" % flaps
+    fig("%d database restarts: /readyz 200 after %s, never anything else for 3 s after the first 200 "
+        "(4 probing clients, a new connection each probe)", rounds, "/".join(ms(f) for f in firsts))
+
+
+def probe(port):
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/readyz")
+        st = conn.getresponse().status
+        conn.close()
+        return st
+    except (OSError, http.client.HTTPException):
+        return "neterr"
+
+
 if __name__ == "__main__":
     suite.run(setup, teardown)
