@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "money.h"
+#include "proxy.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -39,6 +40,8 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_SHUTDOWN_TIMEOUT", "10", false, "seconds to finish in-flight requests on SIGTERM/SIGINT"},
 	{"GATEWAY_TLS_CERT", "", false, "PEM certificate chain to serve HTTPS natively (with GATEWAY_TLS_KEY)"},
 	{"GATEWAY_TLS_KEY", "", true, "PEM private key for GATEWAY_TLS_CERT"},
+	{"GATEWAY_TRUSTED_PROXIES", "", false, "proxies (networks or addresses, comma separated) whose `X-Forwarded-For` or PROXY header names the client; unset: the TCP peer is the client"},
+	{"GATEWAY_PROXY_PROTOCOL", "off", false, "`on`: every connection starts with a PROXY protocol v1/v2 header (HAProxy `send-proxy`), believed only from GATEWAY_TRUSTED_PROXIES; a connection without one is dropped"},
 	{"GATEWAY_LOG_LEVEL", "info", false, "`debug`, `info`, `warn` or `error`"},
 	{"GATEWAY_AMOUNT_MIN", "1.00", false, "smallest web payment, roubles"},
 	{"GATEWAY_AMOUNT_MAX", "100000.00", false, "largest web payment, roubles"},
@@ -228,6 +231,7 @@ void config_free(struct config *c)
 	free(c->adapters);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->trusted_proxies);
 	free(c->log_level);
 	free(c->return_hosts);
 	free(c->sandbox_secret);
@@ -305,6 +309,45 @@ static bool tz_valid(const char *tz)
 	char path[128];
 	snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
 	return access("/usr/share/zoneinfo", F_OK) != 0 || access(path, R_OK) == 0;
+}
+
+/* Trusted proxies and the PROXY protocol. */
+static int config_load_proxies(struct config *c, char err[CONFIG_ERRSZ])
+{
+	bool bad = false;
+	char *nets = getvar("GATEWAY_TRUSTED_PROXIES", false, NULL, err, &bad);
+	char *pp = bad ? NULL : getvar("GATEWAY_PROXY_PROTOCOL", false, "off", err, &bad);
+	int rc = -1;
+	if (bad)
+		goto out;
+	c->trusted_proxies = calloc(1, sizeof *c->trusted_proxies);
+	char why[160];
+	if (!c->trusted_proxies) {
+		fail(err, "out of memory");
+		goto out;
+	}
+	if (proxy_nets_parse(nets, c->trusted_proxies, why) != 0) {
+		fail(err, "%s", why);
+		goto out;
+	}
+	if (strcmp(pp, "on") != 0 && strcmp(pp, "off") != 0) {
+		fail(err, "GATEWAY_PROXY_PROTOCOL=%.20s: expected on or off", pp);
+		goto out;
+	}
+	c->proxy_protocol = strcmp(pp, "on") == 0;
+	if (c->proxy_protocol && c->trusted_proxies->n == 0) {
+		fail(err, "GATEWAY_PROXY_PROTOCOL=on needs GATEWAY_TRUSTED_PROXIES (the proxies whose headers are believed)");
+		goto out;
+	}
+	if (c->proxy_protocol && c->tls_cert) {
+		fail(err, "GATEWAY_PROXY_PROTOCOL=on cannot be combined with GATEWAY_TLS_CERT: let the proxy terminate TLS");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(nets);
+	free(pp);
+	return rc;
 }
 
 /* Outbound providers and the janitor. Credentials are checked by the adapters that use them. */
@@ -402,6 +445,8 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		fail(err, "GATEWAY_TLS_CERT and GATEWAY_TLS_KEY must be set together");
 		goto fail;
 	}
+	if (config_load_proxies(c, err) != 0)
+		goto fail;
 	c->log_level = getvar("GATEWAY_LOG_LEVEL", false, "info", err, &bad);
 	if (bad)
 		goto fail;

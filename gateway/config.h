@@ -8,6 +8,8 @@
 
 #define CONFIG_ERRSZ 256
 
+struct proxy_nets;
+
 struct config {
 	char listen_host[64];     /* GATEWAY_LISTEN host part (numeric IPv4/IPv6) */
 	uint16_t listen_port;     /* GATEWAY_LISTEN port part */
@@ -30,6 +32,8 @@ struct config {
 	char *adapters;           /* GATEWAY_ADAPTERS, comma separated */
 	char *tls_cert;           /* GATEWAY_TLS_CERT (path) */
 	char *tls_key;            /* GATEWAY_TLS_KEY (path) */
+	struct proxy_nets *trusted_proxies;  /* GATEWAY_TRUSTED_PROXIES, parsed (never NULL once loaded) */
+	bool proxy_protocol;      /* GATEWAY_PROXY_PROTOCOL=on: connections start with a PROXY header */
 	int threads;              /* GATEWAY_THREADS: event-loop threads */
 	int db_pool;              /* GATEWAY_DB_POOL: connections per thread */
 	size_t max_body;          /* GATEWAY_MAX_BODY: request body limit, bytes */

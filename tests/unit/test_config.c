@@ -157,7 +157,9 @@ static void test_bad_values_name_the_variable(void **state)
 		{"GATEWAY_THREADS", "0"},          {"GATEWAY_THREADS", "many"},     {"GATEWAY_DB_POOL", "65"},
 		{"GATEWAY_MAX_BODY", "1g"},        {"GATEWAY_PUBLIC_URL", "pay.ru"}, {"GATEWAY_MAIL_URL", "mailto:x"},
 		{"GATEWAY_LOG_LEVEL", "loud"},     {"GATEWAY_TLS_CERT", "/x.pem"},  {"GATEWAY_SHUTDOWN_TIMEOUT", "-1"},
-		{"GATEWAY_DB_TIMEOUT_MS", "1"},
+		{"GATEWAY_DB_TIMEOUT_MS", "1"},    {"GATEWAY_TRUSTED_PROXIES", "10.0.0.1/8"},
+		{"GATEWAY_TRUSTED_PROXIES", "lb.example.net"}, {"GATEWAY_PROXY_PROTOCOL", "yes"},
+		{"GATEWAY_PROXY_PROTOCOL", "on"},  /* without trusted proxies */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		clear_env();
@@ -169,6 +171,26 @@ static void test_bad_values_name_the_variable(void **state)
 		if (!strstr(err, cases[i][0]) && !strstr(err, "GATEWAY_TLS"))
 			fail_msg("error for %s does not name it: %s", cases[i][0], err);
 	}
+}
+
+static void test_trusted_proxies_and_proxy_protocol(void **state)
+{
+	(void)state;
+	struct config c;
+	char err[CONFIG_ERRSZ] = "";
+	assert_int_equal(config_load(&c, err), 0);
+	assert_false(c.proxy_protocol);
+	config_free(&c);
+	setenv("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7", 1);
+	setenv("GATEWAY_PROXY_PROTOCOL", "on", 1);
+	assert_int_equal(config_load(&c, err), 0);
+	assert_true(c.proxy_protocol);
+	config_free(&c);
+	/* PROXY headers come before TLS: the proxy must terminate TLS */
+	setenv("GATEWAY_TLS_CERT", "/nonexistent/cert.pem", 1);
+	setenv("GATEWAY_TLS_KEY", "/nonexistent/key.pem", 1);
+	assert_int_equal(config_load(&c, err), -1);
+	assert_non_null(strstr(err, "GATEWAY_PROXY_PROTOCOL"));
 }
 
 static void test_reference_lists_every_variable(void **state)
@@ -192,6 +214,7 @@ int main(void)
 		cmocka_unit_test_setup(test_secret_from_file_strips_newline, setup),
 		cmocka_unit_test_setup(test_secret_is_not_echoed_in_errors, setup),
 		cmocka_unit_test_setup(test_bad_values_name_the_variable, setup),
+		cmocka_unit_test_setup(test_trusted_proxies_and_proxy_protocol, setup),
 		cmocka_unit_test_setup(test_reference_lists_every_variable, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
