@@ -202,6 +202,15 @@ def protocol_cases(world):
                 p[field] = v.encode() + b"\xff" if byte_variant else v
                 out.append(("osmp", case("osmp %s=%r%s" % (field, v[:12], " +0xff" if byte_variant else ""), "GET",
                                          "/v1/osmp", list(p.items()), osmp_auth, malformed=True)))
+    # a valid value with a NUL after it (%00): a C string would end at the NUL and see a valid value
+    for field in good:
+        p = dict(good, txn_id="900010")
+        p[field] = p[field] + "\x00"
+        out.append(("osmp", case("osmp %s=%s%%00" % (field, p[field][:-1]), "GET", "/v1/osmp", list(p.items()),
+                                 osmp_auth, malformed=True)))
+        out.append(("osmp", case("osmp form %s with %%00" % field, "POST", "/v1/osmp", None,
+                                 dict(osmp_auth, **{"Content-Type": "application/x-www-form-urlencoded"}),
+                                 urllib.parse.urlencode(p).encode(), malformed=True)))
     for dup in ("txn_id", "sum", "account", "command"):
         qs = list(good.items()) + [(dup, good[dup] if dup != "sum" else "20.00")]
         out.append(("osmp", case("osmp duplicate %s" % dup, "GET", "/v1/osmp", qs, osmp_auth, malformed=True)))
@@ -225,6 +234,11 @@ def protocol_cases(world):
             p[field] = v
             out.append(("sber", case("sber %s=%r" % (field, v[:12]), "GET", "/v1/sber-online", list(p.items()), sber_auth,
                                      malformed=True)))
+    for field in sgood:
+        p = dict(sgood, PAY_ID="hx-nul-1")
+        p[field] = p[field] + "\x00"
+        out.append(("sber", case("sber %s=%s%%00" % (field, p[field][:-1]), "GET", "/v1/sber-online", list(p.items()),
+                                 sber_auth, malformed=True)))
     for dup in ("PAY_ID", "amount"):
         qs = list(sgood.items()) + [(dup, "2")]
         out.append(("sber", case("sber duplicate %s" % dup, "GET", "/v1/sber-online", qs, sber_auth, malformed=True)))
@@ -261,8 +275,9 @@ def json_partner_bodies(contract):
 
 RAW = [
     # name, bytes, what is acceptable: "4xx" (a status line < 500), "close" (4xx or closed without answer),
-    # "ok" (a 2xx/3xx/4xx answer), "501" (a method name libevent does not know: its own 501)
+    # "ok" (a 2xx/3xx/4xx answer), "501" (a method name nobody implements: 501 with the JSON envelope)
     ("unknown method", b"FOO /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "501"),
+    ("unknown method with a body", b"BREW /v1/payments HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", "501"),
     ("TRACE", b"TRACE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "4xx"),
     ("CONNECT", b"CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "4xx"),
     ("header 70 KB", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", "4xx"),
@@ -272,7 +287,11 @@ RAW = [
     ("HTTP/0.9", b"GET /healthz\r\n\r\n", "4xx"),
     ("HTTP/9.9", b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", "4xx"),
     ("NUL in request line", b"GET /heal\x00thz HTTP/1.1\r\nHost: x\r\n\r\n", "4xx"),
-    ("NUL in header", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\nConnection: close\r\n\r\n", "ok"),
+    ("NUL in header", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\nConnection: close\r\n\r\n", "4xx"),
+    ("NUL in a header we read", b"GET /v1/accounts/lookup?contract=555000111 HTTP/1.1\r\nHost: x\r\n"
+     b"X-Request-Id: abcdefgh\x00zzz\r\nConnection: close\r\n\r\n", "4xx"),
+    ("NUL in a body", b"POST /v1/payments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+     b"Idempotency-Key: hostile-nul-body\r\nContent-Length: 3\r\nConnection: close\r\n\r\n{\x00}", "4xx"),
     ("raw UTF-8 in path", "GET /v1/receipts/квитанция HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode(), "4xx"),
     ("raw 0xff in path", b"GET /v1/payments/\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "4xx"),
     ("Content-Length -1", b"POST /v1/payments HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", "4xx"),
