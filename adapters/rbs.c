@@ -577,7 +577,7 @@ static int rbs_notification(struct adapter_ctx *ctx, const struct adapter_notifi
 			text = NULL;
 		}
 	}
-	if (!text || evhttp_parse_query_str(text, &q) != 0) {
+	if (!text || http_parse_form(text, &q) != 0) {
 		free(text);
 		evhttp_clear_headers(&q);
 		return -1;
@@ -587,6 +587,8 @@ static int rbs_notification(struct adapter_ctx *ctx, const struct adapter_notifi
 	const char *given = NULL, *md = NULL, *op = NULL, *st = NULL;
 	struct evkeyval *kv, *o;
 	TAILQ_FOREACH(kv, &q, next) {
+		if (!kv->value)
+			goto out;           /* a value that held a NUL byte */
 		for (o = TAILQ_FIRST(&q); o != kv; o = TAILQ_NEXT(o, next))
 			if (strcmp(o->key, kv->key) == 0)
 				goto out;       /* a repeated parameter: ambiguous, refused */

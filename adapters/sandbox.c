@@ -379,7 +379,7 @@ static void h_pay(struct req *r)
 	char *copy = strndup(body, blen);
 	struct evkeyvalq form;
 	TAILQ_INIT(&form);
-	if (!copy || strlen(copy) != blen || evhttp_parse_query_str(copy, &form) != 0) {
+	if (!copy || strlen(copy) != blen || http_parse_form(copy, &form) != 0) {
 		free(copy);
 		evhttp_clear_headers(&form);
 		page(r, 400, NULL, NULL);

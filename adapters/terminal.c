@@ -62,7 +62,7 @@ int term_form_init(struct term_form *f, struct req *r)
 		return -1;
 	memcpy(s, b, len);
 	s[len] = '\0';
-	int rc = evhttp_parse_query_str(s, &f->body);
+	int rc = http_parse_form(s, &f->body);
 	free(s);
 	f->has_body = true;
 	return rc == 0 ? 0 : -1;
@@ -80,8 +80,10 @@ static int scan(const struct evkeyvalq *q, const char *name, bool nocase, const 
 	for (struct evkeyval *kv = q->tqh_first; kv; kv = kv->next.tqe_next) {
 		if (nocase ? strcasecmp(kv->key, name) != 0 : strcmp(kv->key, name) != 0)
 			continue;
-		if (found)
+		if (found || !kv->value) {            /* twice, or its value held a NUL byte */
+			*out = NULL;
 			return -1;
+		}
 		*out = kv->value;
 		found = 1;
 	}

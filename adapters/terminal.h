@@ -31,7 +31,7 @@ struct term_form {
 int term_form_init(struct term_form *f, struct req *r);
 void term_form_free(struct term_form *f);
 /* Finds a parameter (nocase: names compared case-insensitively). Returns 1 with *out, 0 when absent,
- * -1 when given more than once (an ambiguous request). */
+ * -1 when given more than once (an ambiguous request) or when its value holds a NUL byte once decoded. */
 int term_param(const struct term_form *f, const char *name, bool nocase, const char **out);
 
 /* ---- XML answers ------------------------------------------------------------------------------ */

@@ -7,7 +7,15 @@
  * to one connection in one loop turn go out in one write as one group ending in one Sync (the server
  * answers them in one go), and groups may queue behind other read groups, up to PIPELINE_MAX queries
  * in flight per connection. A read aborted because an earlier one of its group failed did not run:
- * it is queued again. Callers that find no connection wait in a FIFO bounded by the pool's timeout. */
+ * it is queued again. Callers that find no connection wait in a FIFO bounded by the pool's timeout.
+ *
+ * Pool health, the pgbouncer way: a connection is handed out only when it has answered since the
+ * last time any pool of the process lost a connection, and within CHECK_IDLE_MS; otherwise it first
+ * runs a check query (and is closed if that fails), so after a database restart or failover a
+ * connection that is still broken is not given a query while a good one exists. When queries wait
+ * and no connection is up or on its way, one is connected at once instead of after its backoff (at
+ * most every BACKOFF_MIN_MS, or at once when another pool has just connected): the database may be
+ * back, and a loop that says "unreachable" while its neighbour serves makes readiness flap. */
 #include "db.h"
 
 #include <errno.h>
@@ -29,6 +37,7 @@
 #define BACKOFF_MAX_MS 1000
 #define PIPELINE_MAX 8            /* read queries in flight on one connection */
 #define GROUP_MAX 4               /* reads sent together in one group (a loop turn fills a group first) */
+#define CHECK_IDLE_MS 30000       /* a connection idle longer than this is checked before reuse */
 
 enum conn_state { C_DOWN, C_CONNECTING, C_IDLE, C_BUSY };
 
@@ -47,6 +56,7 @@ struct query {
 	uint64_t enqueued_ms;
 	uint64_t sent_ms;
 	bool read_only;           /* db_exec_read: may share a connection and a group */
+	bool internal;            /* the pool's own health check: not a caller's query */
 	bool sync_after;          /* in flight: the last query of its group */
 	enum phase phase;
 	PGresult *prep_err;       /* its Prepare failed: answered with this instead of its own result */
@@ -74,6 +84,8 @@ struct conn {
 	struct query *open;       /* pool_run: last query of a group not yet closed by a Sync */
 	int open_n;               /* queries in that group */
 	PGresult *last;
+	uint64_t verified_ms;     /* when it last answered (or connected) */
+	bool checking;            /* its health check is in flight */
 };
 
 struct db_pool {
@@ -89,9 +101,14 @@ struct db_pool {
 	struct event *kick;       /* processes the queue on the next loop turn */
 	struct event *tick;       /* expires waiting queries */
 	bool closing;
+	uint64_t tried_ms;        /* the last connection made at once for waiting queries */
+	unsigned connects_seen;   /* g_connects at that time */
 };
 
 static _Atomic int next_stmt_id;
+static _Atomic uint64_t g_loss_ms;        /* when a pool of this process last lost an open connection */
+static _Atomic unsigned g_connects;       /* connections established by every pool (news: the database is up) */
+static struct db_stmt q_check = {"pool_check", "SELECT 1", 0, 0};
 
 static uint64_t now_ms(void)
 {
@@ -156,6 +173,13 @@ static void finish_query(struct db_pool *p, struct query *q, enum db_status st, 
 			 const char *sqlstate, const char *msg)
 {
 	struct db_result r = {st, res, sqlstate ? sqlstate : "", msg ? msg : ""};
+	if (q->internal) {
+		q->cb(&r, q->arg);
+		if (q->prep_err)
+			PQclear(q->prep_err);
+		free(q);
+		return;
+	}
 	p->running--;
 	if (st == DB_UNAVAILABLE)
 		metrics_add(M_DB_UNAVAILABLE, 1);
@@ -218,6 +242,9 @@ static void conn_lost(struct conn *c, const char *why)
 	 * be a stale message of an earlier query */
 	one_line(msg, sizeof msg, why, c->pg && PQstatus(c->pg) == CONNECTION_BAD ? PQerrorMessage(c->pg) : NULL);
 	bool was_open = c->state >= C_IDLE;
+	if (was_open && !p->closing)
+		atomic_store(&g_loss_ms, now_ms());   /* the others may be broken too: check them before use */
+	c->checking = false;
 	conn_free_events(c);
 	evtimer_del(c->timer);
 	if (c->last) {
@@ -309,6 +336,8 @@ static void query_done(struct conn *c, struct query *q, struct qlist *again)
 		q->prep_err = NULL;
 	}
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		c->verified_ms = now_ms();
 	if (st == PGRES_PIPELINE_ABORTED && q->read_only) {
 		PQclear(res);
 		ql_push(again, q);
@@ -457,8 +486,20 @@ static void conn_established(struct conn *c)
 	memset(c->prepared, 0, sizeof c->prepared);
 	c->syncs_due = 0;
 	c->backoff_ms = BACKOFF_MIN_MS;
+	c->verified_ms = now_ms();
+	c->checking = false;
 	conn_set_state(c, C_IDLE);
 	metrics_add(M_DB_RECONNECTS, 1);
+	p->connects_seen = atomic_fetch_add(&g_connects, 1) + 1;
+	/* the database is back: the pool's other connections need not wait out their backoff */
+	for (int i = 0; i < p->size; i++) {
+		struct conn *o = &p->conns[i];
+		if (o->state == C_DOWN && o->backoff_ms > BACKOFF_MIN_MS && !p->closing) {
+			o->backoff_ms = BACKOFF_MIN_MS;
+			struct timeval now = {0, 0};
+			evtimer_add(o->timer, &now);
+		}
+	}
 	pool_kick(p);
 }
 
@@ -568,6 +609,36 @@ static void conn_send(struct conn *c, struct query *q)
 		conn_lost(c, "sending the query failed");
 }
 
+static bool needs_check(const struct conn *c, uint64_t now)
+{
+	return c->verified_ms <= atomic_load(&g_loss_ms) || now - c->verified_ms > CHECK_IDLE_MS;
+}
+
+static void on_check(const struct db_result *r, void *arg)
+{
+	struct conn *c = arg;
+	c->checking = false;
+	if (r->status == DB_ERROR && c->pg)       /* it answered, but not as a healthy server does */
+		conn_lost(c, "the database connection failed its check");
+}
+
+/* Sends the health check on idle connection c; c is busy (exclusively) until it answers. */
+static void conn_check(struct conn *c)
+{
+	struct query *q = calloc(1, sizeof *q);
+	if (!q) {
+		conn_lost(c, "out of memory checking a database connection");
+		return;
+	}
+	q->stmt = &q_check;
+	q->cb = on_check;
+	q->arg = c;
+	q->internal = true;
+	q->enqueued_ms = now_ms();
+	c->checking = true;
+	conn_send(c, q);
+}
+
 /* The connection a waiting query goes to, or NULL: a write needs a connection with nothing in
  * flight; a read takes the least loaded connection where only reads are in flight — an idle one only
  * while writes wait, so that busy connections drain and no write waits behind a stream of reads. */
@@ -608,6 +679,13 @@ static void fail_waiting(struct db_pool *p, struct qlist *l, bool any_alive, uin
 static void pool_run(struct db_pool *p)
 {
 	struct conn *c;
+	uint64_t now = now_ms();
+	if (p->writes.head || p->reads.head)
+		for (int i = 0; i < p->size; i++) {
+			c = &p->conns[i];
+			if (c->state == C_IDLE && needs_check(c, now))
+				conn_check(c);
+		}
 	while (p->writes.head && (c = pick(p, false)) != NULL) {
 		struct query *q = ql_pop(&p->writes);
 		p->queued--;
@@ -632,10 +710,23 @@ static void pool_run(struct db_pool *p)
 	if (!p->writes.head && !p->reads.head)
 		return;
 	bool any_alive = false;
-	for (int i = 0; i < p->size; i++)
+	struct conn *down = NULL;
+	for (int i = 0; i < p->size; i++) {
 		if (p->conns[i].state != C_DOWN)
 			any_alive = true;
-	uint64_t now = now_ms();
+		else if (!down)
+			down = &p->conns[i];
+	}
+	/* nothing up or connecting: try one now rather than answer "unreachable" for a database that may
+	 * be back (at most every BACKOFF_MIN_MS, unless another pool has connected since) */
+	if (!any_alive && down && !p->closing &&
+	    (now - p->tried_ms >= BACKOFF_MIN_MS || atomic_load(&g_connects) != p->connects_seen)) {
+		p->tried_ms = now;
+		p->connects_seen = atomic_load(&g_connects);
+		evtimer_del(down->timer);
+		conn_connect(down);
+		any_alive = down->state != C_DOWN;
+	}
 	fail_waiting(p, &p->writes, any_alive, now);
 	fail_waiting(p, &p->reads, any_alive, now);
 }
@@ -718,6 +809,7 @@ static void enqueue(struct db_pool *p, struct db_stmt *stmt, const char *const *
 	q->enqueued_ms = now_ms();
 	q->sent_ms = 0;
 	q->read_only = read_only;
+	q->internal = false;
 	q->sync_after = false;
 	q->phase = PH_QUERY;
 	q->prep_err = NULL;

@@ -19,20 +19,47 @@
 
 const char *req_param(const struct req *r, int i) { return i >= 0 && i < r->nparams ? r->params[i] : NULL; }
 
+int http_parse_form(const char *s, struct evkeyvalq *q)
+{
+	if (evhttp_parse_query_str(s, q) != 0)
+		return -1;
+	/* evhttp makes one entry per '&'-separated segment, in order (a segment without '=' or with an
+	 * empty name fails the whole string rather than being skipped), and decodes values only: a value
+	 * whose text holds %00 was cut at the NUL it decoded to */
+	const char *seg = s;
+	for (struct evkeyval *kv = q->tqh_first; kv && seg; kv = kv->next.tqe_next) {
+		const char *amp = strchr(seg, '&');
+		size_t n = amp ? (size_t)(amp - seg) : strlen(seg);
+		const char *eq = memchr(seg, '=', n);
+		if (eq && memmem(eq, n - (size_t)(eq - seg), "%00", 3)) {
+			free(kv->value);
+			kv->value = NULL;
+		}
+		seg = amp ? amp + 1 : NULL;
+	}
+	return 0;
+}
+
 int req_query(struct req *r, const char *name, const char **out)
 {
 	*out = NULL;
 	if (!r->query_parsed)
 		return 0;
+	bool seen = false;
 	for (struct evkeyval *kv = r->query.tqh_first; kv; kv = kv->next.tqe_next) {
 		if (strcmp(kv->key, name) != 0)
 			continue;
-		if (*out)
+		if (seen || !kv->value) {
+			*out = NULL;
 			return -1;
+		}
+		seen = true;
 		*out = kv->value;
 	}
 	return 0;
 }
+
+const char *req_client_addr(const struct req *r) { return r->peer; }
 
 const char *req_header(const struct req *r, const char *name)
 {

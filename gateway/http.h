@@ -44,7 +44,8 @@ struct req {
 	char *params[REQ_MAX_PARAMS];   /* decoded path parameters (owned) */
 	struct evkeyvalq query;   /* parsed query string */
 	bool query_parsed;
-	char peer[48];            /* client address, text */
+	char peer[48];            /* the client's address (text): the TCP peer, or who a trusted proxy says */
+	char proxy[48];           /* the trusted proxy it came through ("" when the client is the TCP peer) */
 	bool set_cache_control;   /* the handler gave Cache-Control / Date (http_header): not defaulted */
 	bool set_date;
 	const char *log_payment;  /* payment id to put on the access-log line, if any (borrowed) */
@@ -53,8 +54,17 @@ struct req {
 
 /* Accessors. Strings are borrowed from the request and valid until its reply. */
 const char *req_param(const struct req *r, int i);
-/* Query parameter by name: 0 and *out (NULL when absent); -1 when given more than once. */
+/* Query parameter by name: 0 and *out (NULL when absent); -1 when given more than once or when its
+ * value holds a NUL byte once decoded (a C string would end there): the route refuses both. */
 int req_query(struct req *r, const char *name, const char **out);
+/* Parses a query string or an application/x-www-form-urlencoded body into q as
+ * evhttp_parse_query_str does, except that a value holding a NUL byte once decoded (%00) is kept
+ * with a NULL value: absent to evhttp_find_header, -1 to req_query and term_param. Returns 0 or -1
+ * (malformed); q must be freed with evhttp_clear_headers either way. */
+int http_parse_form(const char *s, struct evkeyvalq *q);
+/* The client's address: the TCP peer, or the client a trusted proxy names (GATEWAY_TRUSTED_PROXIES).
+ * Everything that asks who sent a request asks this. */
+const char *req_client_addr(const struct req *r);
 const char *req_header(const struct req *r, const char *name);
 /* The body as one contiguous block (may contain NUL bytes); *len is its size. */
 const char *req_body(struct req *r, size_t *len);

@@ -131,7 +131,7 @@ void h_receipts_find(struct req *r)
 		return;
 	const char *pid, *num;
 	if (req_query(r, "payment_id", &pid) != 0 || req_query(r, "number", &num) != 0) {
-		http_reply_error(r, 400, "bad_query", "a parameter is given more than once");
+		http_reply_error(r, 400, "bad_query", "a parameter is given more than once or holds a NUL byte (%%00)");
 		return;
 	}
 	if ((pid != NULL) == (num != NULL)) {

@@ -125,7 +125,7 @@ void h_account_lookup(struct req *r)
 {
 	const char *contract, *phone;
 	if (req_query(r, "contract", &contract) != 0 || req_query(r, "phone", &phone) != 0) {
-		http_reply_error(r, 400, "invalid_account", "a parameter is given more than once");
+		http_reply_error(r, 400, "invalid_account", "a parameter is given more than once or holds a NUL byte (%%00)");
 		return;
 	}
 	if (!allowed(r, true))         /* every attempt counts, well-formed or not */

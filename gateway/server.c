@@ -27,6 +27,7 @@
 
 #include "adapter.h"
 #include "db.h"
+#include "intake.h"
 #include "janitor.h"
 #include "log.h"
 #include "metrics.h"
@@ -44,6 +45,7 @@ struct worker {
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
+	struct intake *intake;        /* PROXY headers, raw NUL bytes, client addresses */
 	struct db_pool *db;
 	int listen_fd;            /* this worker's dup of the listener */
 	int stop_pipe[2];         /* main -> worker: begin draining */
@@ -58,6 +60,11 @@ struct worker {
 	uint64_t rid_seed;
 	uint64_t rid_counter;
 };
+
+/* The type libevent 2.1 gives a request whose method it does not know (EVHTTP_REQ_UNKNOWN_ in its
+ * http-internal.h). Allowing it lets such requests reach on_request (2.2's evhttp_set_ext_method_cmp
+ * would name them; 2.1 has no such hook). */
+#define METHOD_UNKNOWN (1 << 15)
 
 static SSL_CTX *tls_ctx;          /* set when GATEWAY_TLS_CERT is: shared by every loop */
 static atomic_int workers_done;
@@ -144,7 +151,7 @@ static const char *method_name(enum evhttp_cmd_type t)
 	case EVHTTP_REQ_CONNECT: return "CONNECT";
 	case EVHTTP_REQ_PATCH: return "PATCH";
 	}
-	return "OTHER";
+	return "OTHER";       /* a method libevent does not know (METHOD_UNKNOWN) */
 }
 
 static int valid_rid(const char *s)
@@ -159,16 +166,15 @@ static int valid_rid(const char *s)
 	return n >= 8;
 }
 
-static void set_peer(struct req *r)
+/* The request's one client address (and the proxy it came through), and whether its bytes held a
+ * raw NUL. */
+static bool set_peer(struct req *r)
 {
-	struct evhttp_connection *con = evhttp_request_get_connection(r->ev);
-	const char *addr = NULL;
-	ev_uint16_t port = 0;
-	if (con)
-		evhttp_connection_get_peer(con, (char **)&addr, &port);
-	size_t n = addr ? strnlen(addr, sizeof r->peer - 1) : 0;
-	memcpy(r->peer, addr ? addr : "", n);
-	r->peer[n] = '\0';
+	struct intake_view v;
+	intake_request(r->w->intake, r->ev, &v);
+	snprintf(r->peer, sizeof r->peer, "%s", v.client);
+	snprintf(r->proxy, sizeof r->proxy, "%s", v.proxy);
+	return !v.nul;
 }
 
 /* The request id we make: 16 lowercase hex digits ("%016llx", without printf on every request). */
@@ -200,7 +206,19 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		snprintf(r->rid, sizeof r->rid, "%s", xrid);
 	else
 		make_rid(r->rid, w->rid_seed + ++w->rid_counter);
-	set_peer(r);
+	if (!set_peer(r)) {
+		/* a header value would have been cut at the NUL: the message is malformed, whoever reads it */
+		http_header(r, "Connection", "close");
+		http_reply_error(r, 400, "bad_request", "the request holds a NUL byte");
+		return;
+	}
+	if (strcmp(r->method, "OTHER") == 0) {
+		/* libevent did not read a body it could not expect: the connection cannot go on */
+		http_header(r, "Connection", "close");
+		http_reply_error(r, 501, "method_not_implemented",
+				 "this method is not implemented here; the API uses GET, HEAD and POST");
+		return;
+	}
 
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -210,7 +228,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 	}
 	const char *q = evhttp_uri_get_query(uri);
 	if (q) {
-		if (evhttp_parse_query_str(q, &r->query) != 0) {
+		if (http_parse_form(q, &r->query) != 0) {
 			http_reply_error(r, 400, "bad_query", "the query string is malformed");
 			return;
 		}
@@ -272,6 +290,7 @@ void server_request_done(struct req *r, int status)
 	log_int(&l, "status", status);
 	log_int(&l, "us", (long long)us);
 	log_str(&l, "peer", r->peer);
+	log_str(&l, "proxy", r->proxy[0] ? r->proxy : NULL);
 	log_end(&l);
 	for (int i = 0; i < r->nparams; i++)
 		free(r->params[i]);
@@ -403,15 +422,17 @@ static int worker_init(struct worker *w, int fd)
 	evhttp_set_max_body_size(w->http, (ev_ssize_t)(w->cfg->max_body * 4));
 	evhttp_set_max_headers_size(w->http, 16 * 1024);
 	evhttp_set_timeout(w->http, 30);
-	/* Every method libevent knows reaches the router (405 with Allow, or 404), so TRACE and CONNECT get a
-	 * 4xx instead of libevent's own 501; only method names libevent does not know still get its 501. */
+	/* Every method reaches the router: those libevent knows get 405 with Allow (or 404), so TRACE and
+	 * CONNECT get a 4xx instead of libevent's own 501; a method libevent does not know comes with the
+	 * type METHOD_UNKNOWN and gets our 501 with the JSON envelope. */
 	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
 						    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
-						    EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
+						    EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | METHOD_UNKNOWN);
 	evhttp_set_default_content_type(w->http, "application/json");
 	evhttp_set_gencb(w->http, on_request, w);
-	if (tls_ctx)
-		evhttp_set_bevcb(w->http, tls_accept_bev, tls_ctx);
+	if (!(w->intake = intake_new(w->cfg, tls_ctx)))
+		return -1;
+	evhttp_set_bevcb(w->http, intake_bev, w->intake);
 	w->listen_fd = dup(fd);
 	if (w->listen_fd < 0)
 		return -1;
@@ -469,6 +490,7 @@ static void worker_free(struct worker *w)
 		db_pool_free(w->db);
 	if (w->http)
 		evhttp_free(w->http);
+	intake_free(w->intake);
 	if (w->listen_fd >= 0)
 		close(w->listen_fd);
 	if (w->stop_ev)

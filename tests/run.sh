@@ -53,9 +53,11 @@ run_suite integration-providers "$PY" tests/integration/test_providers.py
 run_suite integration-receipts "$PY" tests/integration/test_receipts.py
 run_suite integration-terminals "$PY" tests/integration/test_terminals.py
 run_suite integration-security "$PY" tests/integration/test_security.py
+run_suite integration-proxy "$PY" tests/integration/test_proxy.py
 run_suite chaos-exactly-once "$PY" tests/chaos/exactly_once.py short
 run_suite chaos-kill9 "$PY" tests/chaos/kill9.py short
 run_suite chaos-db-restart "$PY" tests/chaos/db_restart.py short
+run_suite chaos-failover "$PY" tests/chaos/failover.py short
 run_suite chaos-smtp-outage "$PY" tests/chaos/smtp_outage.py short
 run_suite chaos-leaks "$PY" tests/chaos/leaks.py short
 run_suite hostile "$PY" tests/hostile/hostile.py

@@ -13,7 +13,7 @@ scale=${1:-${CHAOS_SCALE:-full}}
 shift || true
 PY=/usr/bin/python3
 suites=("$@")
-[[ ${#suites[@]} -gt 0 ]] || suites=(exactly_once kill9 db_restart smtp_outage leaks hostile)
+[[ ${#suites[@]} -gt 0 ]] || suites=(exactly_once kill9 db_restart failover smtp_outage leaks hostile)
 mkdir -p "$BUILD/test-logs"
 
 passed=0

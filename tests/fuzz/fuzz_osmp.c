@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.method = in.len[1] ? "POST" : "GET";
 	fz_queue_init(&r.query);
 	if (in.len[0]) {
-		if (evhttp_parse_query_str(in.f[0], &r.query) != 0)
+		if (http_parse_form(in.f[0], &r.query) != 0)
 			goto out;               /* the server answers 400 bad_query */
 		r.query_parsed = true;
 	}
@@ -60,17 +60,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o->form_ok = true;
 	if (in.len[1]) {              /* as term_form_init reads a form body */
 		o->form_ok = memchr(in.f[1], '\0', in.len[1]) == NULL &&
-			     evhttp_parse_query_str(in.f[1], &o->form.body) == 0;
+			     http_parse_form(in.f[1], &o->form.body) == 0;
 		o->form.has_body = true;
 	}
 
-	/* term_param: 1 with the value when given once, -1 when given more than once, 0 when absent. */
+	/* term_param: 1 with the value when given once, -1 when given more than once or when a value holds
+	 * a NUL byte once decoded, 0 when absent. */
 	static const char *const names[] = {"command", "txn_id", "account", "sum", "txn_date"};
 	for (size_t i = 0; o->form_ok && i < sizeof names / sizeof names[0]; i++) {
 		const char *v;
 		int n = fz_count(&r.query, names[i], false) + (o->form.has_body ? fz_count(&o->form.body, names[i], false) : 0);
 		int got = term_param(&o->form, names[i], false, &v);
-		if ((n == 0 && (got != 0 || v)) || (n == 1 && (got != 1 || !v)) || (n > 1 && got != -1))
+		int nul = (r.query_parsed ? fz_nul_values(in.f[0], names[i], false) : 0) +
+			  (o->form.has_body ? fz_nul_values(in.f[1], names[i], false) : 0);
+		if (nul ? got != -1 || v
+			: (n == 0 && (got != 0 || v)) || (n == 1 && (got != 1 || !v)) || (n > 1 && got != -1))
 			abort();
 	}
 

@@ -138,7 +138,8 @@ static int verify(const char *text, size_t len, bool query)
 	/* Accepted: re-derive everything independently. */
 	struct evkeyvalq q;
 	fz_queue_init(&q);
-	if (memchr(text, '\0', len) || evhttp_parse_query_str(text, &q) != 0 || has_dup(&q))
+	if (memchr(text, '\0', len) || fz_nul_values(text, NULL, false) || evhttp_parse_query_str(text, &q) != 0 ||
+	    has_dup(&q))
 		abort();
 	const char *given = find(&q, "checksum"), *md = find(&q, "mdOrder"), *op = find(&q, "operation"),
 		   *st = find(&q, "status");
@@ -196,7 +197,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					*p = (char)(*p - 'A' + 'a');
 		n = snprintf(signed_text, len + 100, "%s%schecksum=%s", text, len ? "&" : "", sum);
 		const char *md = find(&q, "mdOrder");
-		bool expect = !has_dup(&q) && md && find(&q, "operation") && find(&q, "status") && order_ok(md) &&
+		bool expect = !has_dup(&q) && !fz_nul_values(text, NULL, false) && md && find(&q, "operation") &&
+			      find(&q, "status") && order_ok(md) &&
 			      (query || (size_t)n < 8192);
 		if (verify(signed_text, (size_t)n, query) != (int)expect)
 			abort();

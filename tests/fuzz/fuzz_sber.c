@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.method = in.len[1] ? "POST" : "GET";
 	fz_queue_init(&r.query);
 	if (in.len[0]) {
-		if (evhttp_parse_query_str(in.f[0], &r.query) != 0)
+		if (http_parse_form(in.f[0], &r.query) != 0)
 			goto out;
 		r.query_parsed = true;
 	}
@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s->form_ok = true;
 	if (in.len[1]) {
 		s->form_ok = memchr(in.f[1], '\0', in.len[1]) == NULL &&
-			     evhttp_parse_query_str(in.f[1], &s->form.body) == 0;
+			     http_parse_form(in.f[1], &s->form.body) == 0;
 		s->form.has_body = true;
 	}
 	const char *act = NULL;
@@ -65,6 +65,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0) {
 		if (s->action == ACT_UNKNOWN || !s->form_ok || count_nocase(s, "ACTION") != 1 || count_nocase(s, "ACCOUNT") != 1)
 			abort();
+		/* nothing it read held a NUL byte once decoded (a C string would have seen a valid prefix) */
+		static const char *const read[] = {"ACTION", "ACCOUNT", "PAY_ID", "AMOUNT", "PAY_DATE"};
+		for (size_t i = 0; i < (s->action == ACT_PAYMENT ? 5u : 2u); i++)
+			if ((r.query_parsed ? fz_nul_values(in.f[0], read[i], true) : 0) +
+			    (s->form.has_body ? fz_nul_values(in.f[1], read[i], true) : 0))
+				abort();
 		size_t n = strlen(s->account);
 		if (n < 5 || n > 12 || strspn(s->account, "0123456789") != n)
 			abort();

@@ -61,6 +61,33 @@ static inline void fz_queue_init(struct evkeyvalq *q)
 	q->tqh_last = &q->tqh_first;
 }
 
+/* How many '&'-separated segments of the query or form text s are named name (raw, as evhttp keeps
+ * names; any name when name is NULL) and carry a value that decodes, '+' as a space, to text holding a
+ * NUL byte: what http_parse_form must turn into a refusal. Decoded independently of it. */
+static inline int fz_nul_values(const char *s, const char *name, bool nocase)
+{
+	int n = 0;
+	while (s && *s) {
+		const char *amp = strchr(s, '&');
+		size_t len = amp ? (size_t)(amp - s) : strlen(s);
+		const char *eq = memchr(s, '=', len);
+		if (eq) {
+			size_t klen = (size_t)(eq - s);
+			bool named = !name || (strlen(name) == klen && (nocase ? strncasecmp(s, name, klen) == 0
+									       : strncmp(s, name, klen) == 0));
+			char *v = strndup(eq + 1, len - klen - 1);
+			size_t dlen = 0;
+			char *d = v ? evhttp_uridecode(v, 1, &dlen) : NULL;
+			if (named && d && strlen(d) != dlen)
+				n++;
+			free(d);
+			free(v);
+		}
+		s = amp ? amp + 1 : NULL;
+	}
+	return n;
+}
+
 /* Counts the entries of q named name (case-insensitively when nocase). */
 static inline int fz_count(const struct evkeyvalq *q, const char *name, bool nocase)
 {

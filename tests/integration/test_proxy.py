@@ -113,8 +113,17 @@ def accepted(st, body):
     return st == 200 and "<result>0</result>" in body
 
 
+def metrics_text(gw):
+    if gw.env.get("GATEWAY_PROXY_PROTOCOL") == "on":          # it speaks only to proxies
+        out = raw(gw.port, b"PROXY TCP4 127.0.0.1 127.0.0.1 1 2\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n"
+                           b"Connection: close\r\n\r\n", source="127.0.0.1")
+        assert out.startswith(b"HTTP/1.1 200"), out[:200]
+        return out.split(b"\r\n\r\n", 1)[1].decode()
+    return gw.request("GET", "/metrics")[2].decode()
+
+
 def refused_network(gw):
-    body = gw.request("GET", "/metrics")[2].decode()
+    body = metrics_text(gw)
     for line in body.splitlines():
         if line.startswith('gateway_partner_auth_refused_total{reason="network"} '):
             return int(line.split()[-1])
@@ -174,6 +183,7 @@ def raw(port, data, source=FAR):
     s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
     try:
         s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
         out = b""
         while True:
             try:

@@ -111,7 +111,8 @@ def test_lookup_errors(c):
              ("phone=%2B1%20202%20555%200100", 400, "invalid_phone"), ("", 400, "invalid_account"),
              ("contract=12345&phone=9131234567", 400, "invalid_account"),
              ("contract=12345&contract=700000001", 400, "invalid_account"),
-             ("contract=" + "1" * 5000, 400, "invalid_contract"), ("contract=12%0045", 400, "invalid_contract")]
+             ("contract=" + "1" * 5000, 400, "invalid_contract"), ("contract=12%0045", 400, "invalid_account"),
+             ("contract=12345%00", 400, "invalid_account")]
     for q, status, code in cases:
         st, h, d = c.gw.json("GET", "/v1/accounts/lookup?" + q)
         assert st == status and error_of(d)[0] == code, (q, st, d)
