@@ -5,7 +5,9 @@
  *     -> answer
  * so an async callback always knows where it stands and every failure has one exit. A payment is
  * never left 'created' after the provider answered, except when the database itself is gone at the
- * SAVE step (the janitor expires those). */
+ * SAVE step: then the client's retry with the same key takes the payment over once the first
+ * request's lease has run out (RESERVE -> in_progress -> resume_web_payment -> PROVIDER again, the
+ * provider deduplicating on the payment id), and the janitor expires those nobody retries. */
 #include "payments.h"
 
 #include <inttypes.h>
@@ -29,6 +31,11 @@ static struct db_stmt q_create = {
 	"SELECT result, payment_id, payment_number, status_code, response, account_status"
 	" FROM create_web_payment($1, $2, $3, $4, $5, $6::bigint, $7, $8, $9, $10)",
 	10, 0};
+static struct db_stmt q_resume = {
+	"payment_resume",
+	"SELECT result, payment_id, payment_number, status_code, response, account_status"
+	" FROM resume_web_payment($1, $2, $3, $4::int)",
+	4, 0};
 static struct db_stmt q_started = {
 	"payment_started", "SELECT result FROM payment_started($1::uuid, $2, $3, $4::jsonb, $5::int, $6)", 6, 0};
 static struct db_stmt q_start_failed = {
@@ -133,6 +140,7 @@ struct create_op {
 	long long number;
 	int status;               /* the answer decided before SAVE */
 	json_t *body;
+	bool resumed;             /* in_progress was answered once: resume_web_payment asked */
 	payment_done done;
 	void *arg;
 };
@@ -149,7 +157,7 @@ static void on_saved(const struct db_result *r, void *arg)
 	struct create_op *op = arg;
 	if (r->status != DB_OK) {
 		/* The provider has the payment but we could not record it: the client retries with the
-		 * same key later (in_progress until the janitor settles it). */
+		 * same key later (in_progress until the lease runs out, then the retry resumes it). */
 		log_kv(LOG_ERROR, "payment hand-off not recorded", "payment", op->payment_id, "error", r->message, NULL);
 		create_finish(op, 503, error_body("database_unavailable", "the payment could not be recorded; retry later"),
 			      false, "2");
@@ -236,6 +244,14 @@ static void on_reserved(const struct db_result *r, void *arg)
 			      error_body("idempotency_conflict",
 					 "this Idempotency-Key was used with a different request; use a new key"),
 			      false, NULL);
+	} else if (strcmp(res, "in_progress") == 0 && !op->resumed) {
+		/* the first request may have been cut off before it recorded the provider's answer: once no
+		 * request can hold the key any more, this retry takes the payment over */
+		op->resumed = true;
+		char lease[24];
+		snprintf(lease, sizeof lease, "%d", op->cfg->provider_timeout_ms * 3 + 10000);
+		const char *p[4] = {"web", op->in.idempotency_key, op->in.request_hash, lease};
+		db_exec(op->db, &q_resume, p, 4, on_reserved, op);
 	} else if (strcmp(res, "in_progress") == 0) {
 		create_finish(op, 409,
 			      error_body("idempotency_in_progress",

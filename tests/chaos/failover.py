@@ -186,7 +186,9 @@ def harness_free_port():
 
 class WebClient(threading.Thread):
     """A web shopper: creates a payment with an Idempotency-Key and repeats the very same request on
-    a 503 with Retry-After until it is acknowledged (201, or 200 replayed); looks accounts up between.
+    a 503 with Retry-After (or a 409 idempotency_in_progress with Retry-After: a try cut off by the kill,
+    taken over by a retry once its lease has run out) until it is acknowledged (201, or 200 replayed);
+    looks accounts up between.
     Records (t0, t1, kind, detail) per answer."""
 
     def __init__(self, port, contracts, rng):
@@ -244,6 +246,8 @@ class WebClient(threading.Thread):
             kind = "ok"
         elif st == 503 and h.get("retry-after"):
             kind = "retry"
+        elif st == 409 and h.get("retry-after") and b"idempotency_in_progress" in data:
+            kind = "retry"      # the first try was cut off by the kill: its lease runs out, then it resumes
         else:
             kind = "bad"
         self.answers.append((t0, time.time(), kind, "%d %s" % (st, data[:160])))
@@ -281,7 +285,7 @@ def run_failover(mode):
     try:
         gw = Gateway(world.multi_url, GATEWAY_THREADS=2, GATEWAY_DB_POOL=4, GATEWAY_DB_TIMEOUT_MS=2000,
                      GATEWAY_LOG_LEVEL="warn", GATEWAY_ADAPTERS="sandbox", GATEWAY_SANDBOX_SECRET=SECRET,
-                     GATEWAY_RETURN_HOSTS="127.0.0.1")
+                     GATEWAY_RETURN_HOSTS="127.0.0.1", GATEWAY_PROVIDER_TIMEOUT_MS=2000)
         gw.env["GATEWAY_PUBLIC_URL"] = "http://127.0.0.1:%d" % gw.port
         gw.start()
         wait_http(gw.port, "/readyz", 200, 15)

@@ -237,6 +237,27 @@ def test_refused_request_does_not_consume_the_key(c):
 
 
 @test
+def test_a_creation_cut_off_before_its_answer_was_recorded_is_resumed_by_the_retry(c):
+    # the state a gateway leaves when it dies (or loses the database) between reserving the key and
+    # recording the provider's answer: key in progress, payment 'created', no provider id
+    k1, k2 = key(c), key(c)
+    st, h, d = create(c, "321.00", k=k1)
+    assert st == 201, d
+    c.pg.psql("SELECT create_web_payment('web', '%s', (SELECT request_hash FROM idempotency_keys WHERE key = '%s'),"
+              " '12345', NULL, 32100, 'card', 'sandbox', 'payer@example.com', '%s')" % (k2, k1, RET))
+    pid = c.pg.psql("SELECT payment_id FROM idempotency_keys WHERE key = '%s'" % k2)
+    st, h, d = create(c, "321.00", k=k2)          # the first request may still be running: wait
+    assert st == 409 and error_of(d)[0] == "idempotency_in_progress" and h.get("retry-after"), (st, d)
+    c.pg.psql("UPDATE idempotency_keys SET created_at = now() - interval '10 minutes' WHERE key = '%s'" % k2)
+    st, h, d = create(c, "321.00", k=k2)          # its lease is over: this retry takes the payment over
+    assert st == 201 and d["id"] == pid and d["confirmation_url"], (st, d)
+    st, h, d2 = create(c, "321.00", k=k2)
+    assert st == 201 and d2 == d and h.get("idempotent-replayed") == "true"
+    assert c.pg.psql("SELECT count(*) || ' ' || min(status) FROM payments WHERE idempotency_key = '%s'" % k2) == \
+        "1 pending"
+
+
+@test
 def test_concurrent_creates_with_one_key_make_one_payment(c):
     k = key(c)
     results = []
