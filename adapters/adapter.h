@@ -112,4 +112,22 @@ struct adapter {
 /* Frees what a reply owns (raw). */
 void adapter_reply_clear(struct adapter_reply *r);
 
+/* One call of an outbound provider in flight: the caller's callback, the reply being filled, and how
+ * the adapter frees what it added. An adapter's per-call struct starts with it. */
+struct adapter_op {
+	adapter_cb cb;
+	void *arg;
+	struct adapter_reply rep;      /* amount starts at -1 (not reported) */
+	void (*release)(struct adapter_op *op);   /* frees the adapter's own members (may be NULL) */
+};
+
+/* A zeroed block of size bytes (an adapter struct that starts with struct adapter_op). When out of
+ * memory, cb is answered at once with AO_UNAVAILABLE and NULL is returned. */
+void *adapter_op_new(size_t size, adapter_cb cb, void *arg, void (*release)(struct adapter_op *op));
+/* Answers the caller with the reply and outcome, then frees the operation. */
+void adapter_op_finish(struct adapter_op *op, enum adapter_outcome outcome);
+/* The same with the reply's code and a one-line message (printf format). */
+void adapter_op_fail(struct adapter_op *op, enum adapter_outcome outcome, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #endif

@@ -38,11 +38,10 @@
 
 enum osmp_cmd { CMD_UNKNOWN, CMD_CHECK, CMD_PAY };
 
+static const char *const osmp_cmds[] = {"check", "pay", NULL};   /* in the order of enum osmp_cmd */
+
 struct osmp_req {
-	struct req *r;
-	struct term_form form;
-	bool form_ok;
-	enum osmp_cmd cmd;
+	struct term_req t;            /* first: request, form, command (enum osmp_cmd) */
 	const char *txn_raw;          /* borrowed from the request */
 	char txn_id[24];              /* normalised (no leading zeros) */
 	char account[IDENT_CONTRACT_BUFSZ];
@@ -52,12 +51,6 @@ struct osmp_req {
 	char prv_txn[24];
 	int64_t min_amount, max_amount;  /* the partner's limits */
 };
-
-static void osmp_free(struct osmp_req *o)
-{
-	term_form_free(&o->form);
-	free(o);
-}
 
 /* Answers and frees o. */
 static void osmp_answer(struct osmp_req *o, int http_status, int result, const char *comment,
@@ -81,8 +74,8 @@ static void osmp_answer(struct osmp_req *o, int http_status, int result, const c
 								      o->max_amount), rec));
 		xml_raw(&x, "</field2></fields>");
 	}
-	struct req *r = o->r;
-	osmp_free(o);
+	struct req *r = o->t.r;
+	term_req_free(&o->t);
 	xml_reply(r, http_status, &x);
 }
 
@@ -101,7 +94,7 @@ static void on_checked(const struct cash_account *a, void *arg)
 static void on_paid(const struct cash_outcome *b, void *arg)
 {
 	struct osmp_req *o = arg;
-	struct req *r = o->r;
+	struct req *r = o->t.r;
 	if (*b->payment_id) {
 		snprintf(r->log_id, sizeof r->log_id, "%s", b->payment_id);
 		r->log_payment = r->log_id;
@@ -138,13 +131,13 @@ static void on_paid(const struct cash_outcome *b, void *arg)
 static int osmp_validate(struct osmp_req *o, const struct partner *p, char when[20], char msg[128])
 {
 	const char *v;
-	if (!o->form_ok)
+	if (!o->t.form_ok)
 		return term_refuse(msg, 300, "the form body is not valid urlencoded text");
-	if (o->cmd == CMD_UNKNOWN)
+	if (o->t.cmd == CMD_UNKNOWN)
 		return term_refuse(msg, 300, "unknown command; expected check or pay");
 
-	int got = term_param(&o->form, "txn_id", false, &v);
-	if (got == 0 && o->cmd == CMD_CHECK) {
+	int got = term_param(&o->t.form, "txn_id", false, &v);
+	if (got == 0 && o->t.cmd == CMD_CHECK) {
 		got = 1;              /* a bare account check may come without a transaction */
 		v = "0";
 	}
@@ -156,15 +149,15 @@ static int osmp_validate(struct osmp_req *o, const struct partner *p, char when[
 		n--;
 	}
 	snprintf(o->txn_id, sizeof o->txn_id, "%s", v);
-	if (o->cmd == CMD_PAY && strcmp(o->txn_id, "0") == 0)
+	if (o->t.cmd == CMD_PAY && strcmp(o->txn_id, "0") == 0)
 		return term_refuse(msg, 300, "txn_id 0 cannot be paid");
 
-	got = term_param(&o->form, "account", false, &v);
+	got = term_param(&o->t.form, "account", false, &v);
 	if (got != 1 || ident_contract_normalize(v, o->account) != IDENT_OK)
 		return term_refuse(msg, 4, "wrong account format: expected the contract number, 5 to 12 digits");
 
-	got = term_param(&o->form, "sum", false, &v);
-	if (got < 0 || (got == 0 && o->cmd == CMD_PAY))
+	got = term_param(&o->t.form, "sum", false, &v);
+	if (got < 0 || (got == 0 && o->t.cmd == CMD_PAY))
 		return term_refuse(msg, 300, "sum is required, e.g. 200.00");
 	if (got == 1) {
 		if (money_parse(v, &o->sum) != MONEY_OK)
@@ -173,14 +166,14 @@ static int osmp_validate(struct osmp_req *o, const struct partner *p, char when[
 		money_format(o->sum, o->sum_text);
 	}
 	char lim[MONEY_BUFSZ];
-	if ((o->cmd == CMD_PAY || o->sum > 0) && o->sum < p->min_amount)
+	if ((o->t.cmd == CMD_PAY || o->sum > 0) && o->sum < p->min_amount)
 		return term_refuse(msg, 241, "sum is below the minimum of %s", money_format(p->min_amount, lim));
-	if ((o->cmd == CMD_PAY || o->sum > 0) && o->sum > p->max_amount)
+	if ((o->t.cmd == CMD_PAY || o->sum > 0) && o->sum > p->max_amount)
 		return term_refuse(msg, 242, "sum is above the maximum of %s", money_format(p->max_amount, lim));
 
 	when[0] = '\0';
-	if (o->cmd == CMD_PAY) {
-		got = term_param(&o->form, "txn_date", false, &v);
+	if (o->t.cmd == CMD_PAY) {
+		got = term_param(&o->t.form, "txn_date", false, &v);
 		if (got < 0 || (got == 1 && term_parse_time(v, false, when) != 0))
 			return term_refuse(msg, 300, "txn_date must be YYYYMMDDHHMMSS");
 	}
@@ -190,7 +183,7 @@ static int osmp_validate(struct osmp_req *o, const struct partner *p, char when[
 /* Runs the command; answers on every path. */
 static void osmp_run(struct osmp_req *o, const struct partner *p)
 {
-	struct req *r = o->r;
+	struct req *r = o->t.r;
 	char when[20], msg[128];
 	int refuse = osmp_validate(o, p, when, msg);
 	if (refuse) {
@@ -199,7 +192,7 @@ static void osmp_run(struct osmp_req *o, const struct partner *p)
 	}
 	o->min_amount = p->min_amount;
 	o->max_amount = p->max_amount;
-	if (o->cmd == CMD_CHECK) {
+	if (o->t.cmd == CMD_CHECK) {
 		booking_check_account(req_db(r), o->account, NULL, on_checked, o);
 		return;
 	}
@@ -239,7 +232,7 @@ static void on_auth(struct req *r, enum partner_auth_status st, const struct par
 		osmp_run(o, p);
 		return;
 	case PA_UNAVAILABLE:
-		if (o->cmd == CMD_CHECK)
+		if (o->t.cmd == CMD_CHECK)
 			osmp_answer(o, 200, 243, "cannot check the account now; try again later", NULL);
 		else
 			osmp_answer(o, 200, 1, "temporary error; repeat the request later", NULL);
@@ -249,7 +242,7 @@ static void on_auth(struct req *r, enum partner_auth_status st, const struct par
 		return;
 	default:
 		if (term_auth_http_status(st) == 401)
-			http_header(o->r, "WWW-Authenticate", "Basic realm=\"osmp\", charset=\"UTF-8\"");
+			http_header(o->t.r, "WWW-Authenticate", "Basic realm=\"osmp\", charset=\"UTF-8\"");
 		osmp_answer(o, term_auth_http_status(st), 8, "access denied", NULL);
 		return;
 	}
@@ -257,23 +250,11 @@ static void on_auth(struct req *r, enum partner_auth_status st, const struct par
 
 static void h_osmp(struct req *r)
 {
-	struct osmp_req *o = calloc(1, sizeof *o);
-	if (!o) {
-		http_reply_error(r, 503, "unavailable", "out of memory");
+	struct osmp_req *o = term_req_new(r, sizeof *o, "command", false, osmp_cmds);
+	if (!o)
 		return;
-	}
-	o->r = r;
-	o->form_ok = term_form_init(&o->form, r) == 0;
-	const char *cmd = NULL;
-	if (o->form_ok && term_param(&o->form, "command", false, &cmd) == 1 && cmd) {
-		if (strcmp(cmd, "check") == 0)
-			o->cmd = CMD_CHECK;
-		else if (strcmp(cmd, "pay") == 0)
-			o->cmd = CMD_PAY;
-	}
-	term_param(&o->form, "txn_id", false, &o->txn_raw);
-	struct terminal_state *ts = req_adapter_ctx(r, NULL)->state;
-	term_authenticate(r, ts->partners, "osmp", on_auth, o);
+	term_param(&o->t.form, "txn_id", false, &o->txn_raw);
+	term_authenticate(r, "osmp", on_auth, o);
 }
 
 static const struct route osmp_routes[] = {

@@ -280,8 +280,7 @@ static void on_pay_auth(struct req *r, enum partner_auth_status st, const struct
 
 static void h_pay(struct req *r)
 {
-	struct terminal_state *ts = req_adapter_ctx(r, NULL)->state;
-	term_authenticate(r, ts->partners, "json", on_pay_auth, NULL);
+	term_authenticate(r, "json", on_pay_auth, NULL);
 }
 
 /* ---- GET /v1/partner/payments/{partner_txn_id} ------------------------------------------------ */
@@ -326,8 +325,7 @@ static void on_get_auth(struct req *r, enum partner_auth_status st, const struct
 
 static void h_get(struct req *r)
 {
-	struct terminal_state *ts = req_adapter_ctx(r, NULL)->state;
-	term_authenticate(r, ts->partners, "json", on_get_auth, NULL);
+	term_authenticate(r, "json", on_get_auth, NULL);
 }
 
 /* ---- GET /v1/partner/registry ------------------------------------------------------------------ */
@@ -379,8 +377,7 @@ static void on_registry_auth(struct req *r, enum partner_auth_status st, const s
 
 static void h_registry(struct req *r)
 {
-	struct terminal_state *ts = req_adapter_ctx(r, NULL)->state;
-	term_authenticate(r, ts->partners, NULL, on_registry_auth, NULL);
+	term_authenticate(r, NULL, on_registry_auth, NULL);
 }
 
 static const struct route json_routes[] = {

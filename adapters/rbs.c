@@ -39,6 +39,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "http_client.h"
+#include "http_retry.h"
 #include "log.h"
 
 #define ATTEMPTS 3              /* per call: the first try and two repeats */
@@ -159,16 +160,13 @@ enum op_step {
 };
 
 struct op {
+	struct adapter_op base;     /* first: callback, reply, release */
 	struct rbs *s;
 	enum op_step step;
-	int attempt;                /* of the current call */
+	int attempt;                /* sends of the last call (http_retry) */
 	int refund_tries;           /* refund.do calls sent */
 	char *form;                 /* the current call's body (holds the password: wiped before free) */
 	const char *endpoint;
-	struct event *backoff;
-	adapter_cb cb;
-	void *arg;
-	struct adapter_reply rep;
 	char order_id[129];
 	int64_t amount;             /* create: ours; refund: the refund's */
 	int64_t refunded_before;    /* refund: the bank's refunded total before refund.do; -1 = not said */
@@ -177,34 +175,14 @@ struct op {
 
 static void op_send(struct op *op);
 
-static void op_free(struct op *op)
+/* Frees what the call added to its adapter_op (the body may hold a password: wiped). */
+static void op_release(struct adapter_op *base)
 {
+	struct op *op = (struct op *)base;
 	if (op->form) {
 		OPENSSL_cleanse(op->form, strlen(op->form));
 		free(op->form);
 	}
-	if (op->backoff)
-		event_free(op->backoff);
-	adapter_reply_clear(&op->rep);
-	free(op);
-}
-
-static void op_finish(struct op *op, enum adapter_outcome outcome)
-{
-	op->rep.outcome = outcome;
-	op->cb(&op->rep, op->arg);
-	op_free(op);
-}
-
-__attribute__((format(printf, 4, 5)))
-static void op_fail(struct op *op, enum adapter_outcome outcome, const char *code, const char *fmt, ...)
-{
-	snprintf(op->rep.code, sizeof op->rep.code, "%s", code);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(op->rep.message, sizeof op->rep.message, fmt, ap);
-	va_end(ap);
-	op_finish(op, outcome);
 }
 
 /* Starts a call: body = credentials + the given pairs (name, value, ..., NULL). */
@@ -217,7 +195,6 @@ static int op_call(struct op *op, enum op_step step, const char *endpoint, ...)
 	}
 	op->step = step;
 	op->endpoint = endpoint;
-	op->attempt = 0;
 	int rc = hc_form_add(&op->form, "userName", op->s->user) | hc_form_add(&op->form, "password", op->s->password);
 	va_list ap;
 	va_start(ap, endpoint);
@@ -227,29 +204,11 @@ static int op_call(struct op *op, enum op_step step, const char *endpoint, ...)
 	}
 	va_end(ap);
 	if (rc != 0) {
-		op_fail(op, AO_UNAVAILABLE, "out_of_memory", "rbs: out of memory");
+		adapter_op_fail(&op->base, AO_UNAVAILABLE, "out_of_memory", "rbs: out of memory");
 		return -1;
 	}
 	op_send(op);
 	return 0;
-}
-
-static void on_backoff(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	op_send(arg);
-}
-
-/* Schedules the same call again after a short pause; false when the attempts are used up. */
-static bool op_retry(struct op *op)
-{
-	if (op->attempt >= ATTEMPTS)
-		return false;
-	if (!op->backoff)
-		op->backoff = evtimer_new(op->s->base, on_backoff, op);
-	struct timeval tv = {0, 200000 * op->attempt};
-	return op->backoff && evtimer_add(op->backoff, &tv) == 0;
 }
 
 /* A JSON member as text: strings as they are, integers printed ("" when absent or another type). */
@@ -275,7 +234,23 @@ static int64_t jkop(json_t *o, const char *key)
 	return (int64_t)strtoll(b, NULL, 10);
 }
 
-static void on_http(const struct hc_response *r, void *arg);
+static void on_http(const struct hc_response *r, int attempts, void *arg);
+
+/* Worth sending again unchanged: the common rule, or the bank's "system error" (errorCode 7) which
+ * asks for a repeat. */
+static bool rbs_transient(const struct hc_response *r, void *arg)
+{
+	(void)arg;
+	if (hc_transient(r))
+		return true;
+	if (r->error != HC_OK || r->status != 200)
+		return false;
+	json_t *j = json_loadb(r->body, r->len, 0, NULL);
+	char ec[16];
+	bool again = json_is_object(j) && strcmp(jtext(j, "errorCode", ec, sizeof ec), "7") == 0;
+	json_decref(j);
+	return again;
+}
 
 static void op_send(struct op *op)
 {
@@ -283,11 +258,12 @@ static void op_send(struct op *op)
 	snprintf(url, sizeof url, "%s/payment/rest/%s", op->s->url, op->endpoint);
 	const char *h[] = {"Content-Type", "application/x-www-form-urlencoded", "Accept", "application/json", NULL};
 	struct hc_request rq = {"POST", url, h, op->form, strlen(op->form), op->s->timeout_ms};
-	op->attempt++;
-	http_client_request(op->s->http, &rq, on_http, op);
+	/* refund.do is never repeated blindly: an unclear outcome is settled by reading the order */
+	struct hc_retry policy = {op->step == ST_REFUND ? 1 : ATTEMPTS, 200, rbs_transient};
+	hc_request_retry(op->s->http, &rq, &policy, on_http, op);
 }
 
-/* The order's state from a getOrderStatusExtended.do answer into op->rep. */
+/* The order's state from a getOrderStatusExtended.do answer into op->base.rep. */
 static void read_status(struct op *op, json_t *j)
 {
 	char st[16], ac[16], cur[8], num[64];
@@ -300,34 +276,34 @@ static void read_status(struct op *op, json_t *j)
 	case 0:                     /* registered, not paid */
 	case 1:                     /* pre-authorised (we register one-stage payments) */
 	case 5:                     /* 3-D Secure in progress */
-		op->rep.status = AS_PENDING;
+		op->base.rep.status = AS_PENDING;
 		break;
 	case 2:                     /* deposited */
-		op->rep.status = AS_SUCCEEDED;
+		op->base.rep.status = AS_SUCCEEDED;
 		break;
 	case 3:                     /* authorisation cancelled */
-		op->rep.status = AS_CANCELED;
+		op->base.rep.status = AS_CANCELED;
 		break;
 	case 6:                     /* declined */
-		op->rep.status = AS_FAILED;
+		op->base.rep.status = AS_FAILED;
 		break;
 	default:                    /* 4 refunded (or anything new): not for the state machine to guess */
-		op->rep.status = AS_UNKNOWN;
+		op->base.rep.status = AS_UNKNOWN;
 		break;
 	}
-	op->rep.amount = jkop(j, "amount");
+	op->base.rep.amount = jkop(j, "amount");
 	/* ISO 4217 numeric: 643 is the rouble; anything else (or malformed) must not match "RUB" */
-	snprintf(op->rep.currency, sizeof op->rep.currency, "%.3s", strcmp(cur, "643") == 0 ? "RUB" : *cur ? cur : "");
-	if (op->rep.status == AS_FAILED || op->rep.status == AS_CANCELED)
-		snprintf(op->rep.code, sizeof op->rep.code, "rbs_action_%s", *ac ? ac : "unknown");
-	snprintf(op->rep.message, sizeof op->rep.message, "rbs orderStatus %s actionCode %s", *st ? st : "?",
+	snprintf(op->base.rep.currency, sizeof op->base.rep.currency, "%.3s", strcmp(cur, "643") == 0 ? "RUB" : *cur ? cur : "");
+	if (op->base.rep.status == AS_FAILED || op->base.rep.status == AS_CANCELED)
+		snprintf(op->base.rep.code, sizeof op->base.rep.code, "rbs_action_%s", *ac ? ac : "unknown");
+	snprintf(op->base.rep.message, sizeof op->base.rep.message, "rbs orderStatus %s actionCode %s", *st ? st : "?",
 		 *ac ? ac : "?");
-	adapter_reply_clear(&op->rep);
+	adapter_reply_clear(&op->base.rep);
 	/* only what an operator needs: no card holder, no masked card, no payer data */
-	op->rep.raw = json_pack("{s:s,s:s,s:s,s:s,s:s}", "orderNumber", num, "orderStatus", st, "actionCode", ac,
+	op->base.rep.raw = json_pack("{s:s,s:s,s:s,s:s,s:s}", "orderNumber", num, "orderStatus", st, "actionCode", ac,
 				"currency", cur, "source", "getOrderStatusExtended");
-	if (op->rep.raw && op->rep.amount >= 0)
-		json_object_set_new(op->rep.raw, "amount", json_integer(op->rep.amount));
+	if (op->base.rep.raw && op->base.rep.amount >= 0)
+		json_object_set_new(op->base.rep.raw, "amount", json_integer(op->base.rep.amount));
 }
 
 /* The refunded total in a status answer (paymentAmountInfo.refundedAmount), -1 when absent. */
@@ -339,19 +315,19 @@ static int64_t refunded_total(json_t *j)
 /* The refund went through. */
 static void refund_done(struct op *op, const char *source)
 {
-	op->rep.status = AS_SUCCEEDED;
-	op->rep.amount = op->amount;
-	snprintf(op->rep.currency, sizeof op->rep.currency, "RUB");
-	snprintf(op->rep.provider_id, sizeof op->rep.provider_id, "%s", op->order_id);
-	op->rep.raw = json_pack("{s:s,s:s,s:I}", "source", source, "orderId", op->order_id, "amount", (json_int_t)op->amount);
-	op_finish(op, AO_OK);
+	op->base.rep.status = AS_SUCCEEDED;
+	op->base.rep.amount = op->amount;
+	snprintf(op->base.rep.currency, sizeof op->base.rep.currency, "RUB");
+	snprintf(op->base.rep.provider_id, sizeof op->base.rep.provider_id, "%s", op->order_id);
+	op->base.rep.raw = json_pack("{s:s,s:s,s:I}", "source", source, "orderId", op->order_id, "amount", (json_int_t)op->amount);
+	adapter_op_finish(&op->base, AO_OK);
 }
 
-static void on_http(const struct hc_response *r, void *arg)
+static void on_http(const struct hc_response *r, int attempts, void *arg)
 {
 	struct op *op = arg;
-	bool transient = r->error == HC_TIMEOUT || r->error == HC_CONNECT || r->error == HC_PROTOCOL ||
-			 (r->error == HC_OK && (r->status >= 500 || r->status == 429));
+	op->attempt = attempts;
+	bool transient = hc_transient(r);
 	json_t *j = NULL;
 	char ec[16] = "";
 	if (r->error == HC_OK && r->status == 200) {
@@ -373,61 +349,55 @@ static void on_http(const struct hc_response *r, void *arg)
 
 	switch (op->step) {
 	case ST_REGISTER: {
-		if (transient && op_retry(op))
-			break;
 		const char *oid = ok ? json_string_value(json_object_get(j, "orderId")) : NULL;
 		const char *url = ok ? json_string_value(json_object_get(j, "formUrl")) : NULL;
-		if (oid && url && *oid && strlen(oid) < sizeof op->rep.provider_id && strncmp(url, "https://", 8) == 0 &&
-		    strlen(url) < sizeof op->rep.confirmation_url) {
-			op->rep.status = AS_PENDING;
-			op->rep.amount = op->amount;
-			snprintf(op->rep.currency, sizeof op->rep.currency, "RUB");
-			snprintf(op->rep.provider_id, sizeof op->rep.provider_id, "%s", oid);
-			snprintf(op->rep.confirmation_url, sizeof op->rep.confirmation_url, "%s", url);
-			op->rep.raw = json_pack("{s:s,s:s}", "orderId", oid, "source", "register");
-			op_finish(op, AO_OK);
+		if (oid && url && *oid && strlen(oid) < sizeof op->base.rep.provider_id && strncmp(url, "https://", 8) == 0 &&
+		    strlen(url) < sizeof op->base.rep.confirmation_url) {
+			op->base.rep.status = AS_PENDING;
+			op->base.rep.amount = op->amount;
+			snprintf(op->base.rep.currency, sizeof op->base.rep.currency, "RUB");
+			snprintf(op->base.rep.provider_id, sizeof op->base.rep.provider_id, "%s", oid);
+			snprintf(op->base.rep.confirmation_url, sizeof op->base.rep.confirmation_url, "%s", url);
+			op->base.rep.raw = json_pack("{s:s,s:s}", "orderId", oid, "source", "register");
+			adapter_op_finish(&op->base, AO_OK);
 		} else if (transient) {
-			op_fail(op, AO_UNAVAILABLE, "rbs_unavailable", "rbs register.do: %s after %d attempts",
+			adapter_op_fail(&op->base, AO_UNAVAILABLE, "rbs_unavailable", "rbs register.do: %s after %d attempts",
 				r->error ? r->message : "error answers", op->attempt);
 		} else if (strcmp(ec, "1") == 0 && op->attempt > 1) {
-			op_fail(op, AO_UNAVAILABLE, "rbs_answer_lost",
+			adapter_op_fail(&op->base, AO_UNAVAILABLE, "rbs_answer_lost",
 				"rbs register.do: an earlier attempt registered the order but its answer was lost");
 		} else if (r->error != HC_OK) {
-			op_fail(op, AO_ERROR, "rbs_transport", "rbs register.do: %s", r->message);
+			adapter_op_fail(&op->base, AO_ERROR, "rbs_transport", "rbs register.do: %s", r->message);
 		} else {
-			op_fail(op, AO_ERROR, *ec ? "rbs_error" : "rbs_bad_answer", "rbs register.do: HTTP %d errorCode %s %s",
+			adapter_op_fail(&op->base, AO_ERROR, *ec ? "rbs_error" : "rbs_bad_answer", "rbs register.do: HTTP %d errorCode %s %s",
 				r->status, *ec ? ec : "-", em);
 		}
 		break;
 	}
 	case ST_STATUS:
-		if (transient && op_retry(op))
-			break;
 		if (ok) {
 			read_status(op, j);
-			op_finish(op, AO_OK);
+			adapter_op_finish(&op->base, AO_OK);
 		} else if (transient) {
-			op_fail(op, AO_UNAVAILABLE, "rbs_unavailable", "rbs getOrderStatusExtended.do: %s",
+			adapter_op_fail(&op->base, AO_UNAVAILABLE, "rbs_unavailable", "rbs getOrderStatusExtended.do: %s",
 				r->error ? r->message : "error answers");
 		} else if (strcmp(ec, "6") == 0) {
-			op_fail(op, AO_ERROR, "not_found", "rbs: no such order");
+			adapter_op_fail(&op->base, AO_ERROR, "not_found", "rbs: no such order");
 		} else {
-			op_fail(op, AO_ERROR, "rbs_error", "rbs getOrderStatusExtended.do: HTTP %d errorCode %s %s", r->status,
+			adapter_op_fail(&op->base, AO_ERROR, "rbs_error", "rbs getOrderStatusExtended.do: HTTP %d errorCode %s %s", r->status,
 				*ec ? ec : "-", r->error ? r->message : em);
 		}
 		break;
 	case ST_REFUND_READ: {
-		if (transient && op_retry(op))
-			break;
 		if (!ok) {
-			op_fail(op, transient ? AO_UNAVAILABLE : AO_ERROR, transient ? "rbs_unavailable" : "rbs_error",
+			adapter_op_fail(&op->base, transient ? AO_UNAVAILABLE : AO_ERROR, transient ? "rbs_unavailable" : "rbs_error",
 				"rbs: the order could not be read before the refund (errorCode %s)", *ec ? ec : "-");
 			break;
 		}
 		char st[8];
 		jtext(j, "orderStatus", st, sizeof st);
 		if (strcmp(st, "2") != 0 && strcmp(st, "4") != 0) {
-			op_fail(op, AO_DECLINED, "not_refundable", "rbs: the order is in status %s, not paid", *st ? st : "?");
+			adapter_op_fail(&op->base, AO_DECLINED, "not_refundable", "rbs: the order is in status %s, not paid", *st ? st : "?");
 			break;
 		}
 		op->refunded_before = refunded_total(j);
@@ -437,7 +407,7 @@ static void on_http(const struct hc_response *r, void *arg)
 			break;
 		}
 		if (op->refunded_before > op->booked_refunded) {
-			op_fail(op, AO_DECLINED, "refund_total_mismatch",
+			adapter_op_fail(&op->base, AO_DECLINED, "refund_total_mismatch",
 				"rbs: the bank has refunded %" PRId64 " kopecks, we booked %" PRId64 ": reconcile first",
 				op->refunded_before, op->booked_refunded);
 			break;
@@ -457,16 +427,14 @@ static void on_http(const struct hc_response *r, void *arg)
 			/* unclear: ask the bank whether it happened before anything is sent again */
 			op_call(op, ST_REFUND_CHECK, "getOrderStatusExtended.do", "orderId", op->order_id, NULL);
 		} else if (transient) {
-			op_fail(op, AO_UNAVAILABLE, "rbs_unavailable", "rbs refund.do: %s; the outcome is unknown",
+			adapter_op_fail(&op->base, AO_UNAVAILABLE, "rbs_unavailable", "rbs refund.do: %s; the outcome is unknown",
 				r->error ? r->message : "error answer");
 		} else {
-			op_fail(op, AO_DECLINED, "rbs_refund_refused", "rbs refund.do: HTTP %d errorCode %s %s", r->status,
+			adapter_op_fail(&op->base, AO_DECLINED, "rbs_refund_refused", "rbs refund.do: HTTP %d errorCode %s %s", r->status,
 				*ec ? ec : "-", r->error ? r->message : em);
 		}
 		break;
 	case ST_REFUND_CHECK: {
-		if (transient && op_retry(op))
-			break;
 		int64_t now = ok ? refunded_total(j) : -1;
 		if (now >= 0 && now >= op->refunded_before + op->amount) {
 			refund_done(op, "refund.do (confirmed by status)");
@@ -476,7 +444,7 @@ static void on_http(const struct hc_response *r, void *arg)
 			op->refund_tries++;
 			op_call(op, ST_REFUND, "refund.do", "orderId", op->order_id, "amount", amt, NULL);
 		} else {
-			op_fail(op, AO_UNAVAILABLE, "rbs_unavailable", "rbs refund.do: the outcome is unknown");
+			adapter_op_fail(&op->base, AO_UNAVAILABLE, "rbs_unavailable", "rbs refund.do: the outcome is unknown");
 		}
 		break;
 	}
@@ -486,18 +454,11 @@ static void on_http(const struct hc_response *r, void *arg)
 
 static struct op *op_new(struct adapter_ctx *ctx, adapter_cb cb, void *arg)
 {
-	struct op *op = calloc(1, sizeof *op);
-	if (!op) {
-		struct adapter_reply rep = {.outcome = AO_UNAVAILABLE, .amount = -1};
-		snprintf(rep.message, sizeof rep.message, "out of memory");
-		cb(&rep, arg);
-		return NULL;
+	struct op *op = adapter_op_new(sizeof *op, cb, arg, op_release);
+	if (op) {
+		op->s = ctx->state;
+		op->refunded_before = -1;
 	}
-	op->s = ctx->state;
-	op->cb = cb;
-	op->arg = arg;
-	op->rep.amount = -1;
-	op->refunded_before = -1;
 	return op;
 }
 
@@ -537,10 +498,10 @@ static void rbs_fetch_status(struct adapter_ctx *ctx, const char *provider_id, a
 	if (!op)
 		return;
 	if (!valid_order_id(provider_id)) {
-		op_fail(op, AO_ERROR, "not_found", "rbs: not an order id");
+		adapter_op_fail(&op->base, AO_ERROR, "not_found", "rbs: not an order id");
 		return;
 	}
-	snprintf(op->rep.provider_id, sizeof op->rep.provider_id, "%s", provider_id);
+	snprintf(op->base.rep.provider_id, sizeof op->base.rep.provider_id, "%s", provider_id);
 	op_call(op, ST_STATUS, "getOrderStatusExtended.do", "orderId", provider_id, NULL);
 }
 
@@ -551,7 +512,7 @@ static void rbs_refund(struct adapter_ctx *ctx, const struct adapter_refund *rf,
 	if (!op)
 		return;
 	if (!valid_order_id(rf->provider_id) || rf->amount <= 0 || rf->refunded < 0) {
-		op_fail(op, AO_ERROR, "invalid_refund", "rbs: bad order id or amount");
+		adapter_op_fail(&op->base, AO_ERROR, "invalid_refund", "rbs: bad order id or amount");
 		return;
 	}
 	snprintf(op->order_id, sizeof op->order_id, "%s", rf->provider_id);

@@ -88,11 +88,3 @@ int adapters_check_enabled(const char *list, char err[256])
 	}
 	return 0;
 }
-
-void adapter_reply_clear(struct adapter_reply *r)
-{
-	if (r->raw) {
-		json_decref(r->raw);
-		r->raw = NULL;
-	}
-}

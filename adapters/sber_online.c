@@ -38,11 +38,10 @@
 
 enum sber_action { ACT_UNKNOWN, ACT_CHECK, ACT_PAYMENT };
 
+static const char *const sber_actions[] = {"check", "payment", NULL};   /* in the order of enum sber_action */
+
 struct sber_req {
-	struct req *r;
-	struct term_form form;
-	bool form_ok;
-	enum sber_action action;
+	struct term_req t;            /* first: request, form, ACTION (enum sber_action) */
 	char account[IDENT_CONTRACT_BUFSZ];
 	char pay_id[PAY_ID_MAX + 1];
 	int64_t amount;
@@ -78,9 +77,8 @@ static void sber_answer(struct sber_req *s, int http_status, int code, const cha
 		xml_elem(&x, "REG_DATE", ex->pay->paid_at_local);
 		xml_elem(&x, "AMOUNT", money_format(ex->pay->amount, m));
 	}
-	struct req *r = s->r;
-	term_form_free(&s->form);
-	free(s);
+	struct req *r = s->t.r;
+	term_req_free(&s->t);
 	xml_reply(r, http_status, &x);
 }
 
@@ -100,7 +98,7 @@ static void on_checked(const struct cash_account *a, void *arg)
 static void on_paid(const struct cash_outcome *b, void *arg)
 {
 	struct sber_req *s = arg;
-	struct req *r = s->r;
+	struct req *r = s->t.r;
 	struct sber_extra ex = {NULL, b};
 	if (*b->payment_id) {
 		snprintf(r->log_id, sizeof r->log_id, "%s", b->payment_id);
@@ -139,22 +137,22 @@ static void on_paid(const struct cash_outcome *b, void *arg)
 static int sber_validate(struct sber_req *s, const struct partner *p, char when[20], char msg[128])
 {
 	const char *v;
-	if (!s->form_ok || s->action == ACT_UNKNOWN)
+	if (!s->t.form_ok || s->t.cmd == ACT_UNKNOWN)
 		return term_refuse(msg, 2, "Неизвестный тип запроса: ACTION должен быть check или payment");
-	int got = term_param(&s->form, "ACCOUNT", true, &v);
+	int got = term_param(&s->t.form, "ACCOUNT", true, &v);
 	if (got != 1 || ident_contract_normalize(v, s->account) != IDENT_OK)
 		return term_refuse(msg, 4, "Неверный формат лицевого счёта: номер договора, от 5 до 12 цифр");
-	if (s->action == ACT_CHECK)
+	if (s->t.cmd == ACT_CHECK)
 		return 0;
 
-	got = term_param(&s->form, "PAY_ID", true, &v);
+	got = term_param(&s->t.form, "PAY_ID", true, &v);
 	size_t n = v ? strlen(v) : 0;
 	if (got != 1 || n == 0 || n > PAY_ID_MAX ||
 	    strspn(v, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") != n)
 		return term_refuse(msg, 6, "Неверный идентификатор транзакции PAY_ID");
 	memcpy(s->pay_id, v, n + 1);
 
-	got = term_param(&s->form, "AMOUNT", true, &v);
+	got = term_param(&s->t.form, "AMOUNT", true, &v);
 	if (got != 1 || money_parse(v, &s->amount) != MONEY_OK || s->amount == 0)
 		return term_refuse(msg, 9, "Неверная сумма AMOUNT");
 	char lim[MONEY_BUFSZ];
@@ -163,7 +161,7 @@ static int sber_validate(struct sber_req *s, const struct partner *p, char when[
 	if (s->amount > p->max_amount)
 		return term_refuse(msg, 11, "Сумма больше максимальной (%s)", money_format(p->max_amount, lim));
 
-	got = term_param(&s->form, "PAY_DATE", true, &v);
+	got = term_param(&s->t.form, "PAY_DATE", true, &v);
 	if (got != 1 || term_parse_time(v, true, when) != 0)
 		return term_refuse(msg, 12, "Неверная дата PAY_DATE: ожидается dd.MM.yyyy_HH:mm:ss");
 	return 0;
@@ -171,7 +169,7 @@ static int sber_validate(struct sber_req *s, const struct partner *p, char when[
 
 static void sber_run(struct sber_req *s, const struct partner *p)
 {
-	struct req *r = s->r;
+	struct req *r = s->t.r;
 	char when[20] = "", msg[128];
 	int refuse = sber_validate(s, p, when, msg);
 	if (refuse) {
@@ -180,7 +178,7 @@ static void sber_run(struct sber_req *s, const struct partner *p)
 	}
 	s->min_amount = p->min_amount;
 	s->max_amount = p->max_amount;
-	if (s->action == ACT_CHECK) {
+	if (s->t.cmd == ACT_CHECK) {
 		booking_check_account(req_db(r), s->account, NULL, on_checked, s);
 		return;
 	}
@@ -226,22 +224,9 @@ static void on_auth(struct req *r, enum partner_auth_status st, const struct par
 
 static void h_sber(struct req *r)
 {
-	struct sber_req *s = calloc(1, sizeof *s);
-	if (!s) {
-		http_reply_error(r, 503, "unavailable", "out of memory");
-		return;
-	}
-	s->r = r;
-	s->form_ok = term_form_init(&s->form, r) == 0;
-	const char *act = NULL;
-	if (s->form_ok && term_param(&s->form, "ACTION", true, &act) == 1 && act) {
-		if (strcasecmp(act, "check") == 0)
-			s->action = ACT_CHECK;
-		else if (strcasecmp(act, "payment") == 0)
-			s->action = ACT_PAYMENT;
-	}
-	struct terminal_state *ts = req_adapter_ctx(r, NULL)->state;
-	term_authenticate(r, ts->partners, "sber-online", on_auth, s);
+	struct sber_req *s = term_req_new(r, sizeof *s, "ACTION", true, sber_actions);
+	if (s)
+		term_authenticate(r, "sber-online", on_auth, s);
 }
 
 static const struct route sber_routes[] = {

@@ -252,8 +252,9 @@ static void on_auth(enum partner_auth_status st, const struct partner *p, void *
 	done(r, st, st == PA_OK ? p : NULL, darg);
 }
 
-void term_authenticate(struct req *r, struct partner_cache *pc, const char *protocol, term_auth_cb done, void *arg)
+void term_authenticate(struct req *r, const char *protocol, term_auth_cb done, void *arg)
 {
+	struct partner_cache *pc = ((struct terminal_state *)req_adapter_ctx(r, NULL)->state)->partners;
 	struct auth_ctx *a = calloc(1, sizeof *a);
 	if (!a) {
 		done(r, PA_UNAVAILABLE, NULL, arg);
@@ -284,6 +285,29 @@ void term_authenticate(struct req *r, struct partner_cache *pc, const char *prot
 		cr->login = NULL;     /* → PA_MISSING */
 	}
 	partners_authenticate(pc, req_db(r), cr, on_auth, a);
+}
+
+void *term_req_new(struct req *r, size_t size, const char *cmd_param, bool nocase, const char *const *cmds)
+{
+	struct term_req *t = calloc(1, size);
+	if (!t) {
+		http_reply_error(r, 503, "unavailable", "out of memory");
+		return NULL;
+	}
+	t->r = r;
+	t->form_ok = term_form_init(&t->form, r) == 0;
+	const char *v = NULL;
+	if (t->form_ok && term_param(&t->form, cmd_param, nocase, &v) == 1 && v)
+		for (int i = 0; cmds[i]; i++)
+			if (nocase ? strcasecmp(v, cmds[i]) == 0 : strcmp(v, cmds[i]) == 0)
+				t->cmd = i + 1;
+	return t;
+}
+
+void term_req_free(struct term_req *t)
+{
+	term_form_free(&t->form);
+	free(t);
 }
 
 int term_refuse(char msg[128], int code, const char *fmt, ...)

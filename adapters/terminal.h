@@ -34,6 +34,21 @@ void term_form_free(struct term_form *f);
  * -1 when given more than once (an ambiguous request) or when its value holds a NUL byte once decoded. */
 int term_param(const struct term_form *f, const char *name, bool nocase, const char **out);
 
+/* What a form protocol's request (OSMP, Sberbank Online) starts with: the request, its decoded form
+ * and which of the protocol's commands it names. The protocol's own request struct begins with it. */
+struct term_req {
+	struct req *r;
+	struct term_form form;
+	bool form_ok;             /* the form decoded */
+	int cmd;                  /* 1 + the index of the command in the protocol's list; 0 = unknown or absent */
+};
+
+/* A zeroed request struct of size bytes (starting with struct term_req) for r: the form decoded and
+ * the command read from parameter cmd_param (nocase: names and values compared case-insensitively)
+ * among cmds (NULL-terminated). Out of memory: 503 answered, NULL. Freed with term_req_free. */
+void *term_req_new(struct req *r, size_t size, const char *cmd_param, bool nocase, const char *const *cmds);
+void term_req_free(struct term_req *t);
+
 /* ---- XML answers ------------------------------------------------------------------------------ */
 
 struct xml {
@@ -62,7 +77,7 @@ typedef void (*term_auth_cb)(struct req *r, enum partner_auth_status st, const s
 /* Authenticates the partner calling r: HTTP Basic, or the signed headers X-Partner-Login,
  * X-Timestamp and X-Signature when X-Partner-Login is present. protocol = the partner protocol this
  * endpoint serves (NULL: any). done may run before this returns. */
-void term_authenticate(struct req *r, struct partner_cache *pc, const char *protocol, term_auth_cb done, void *arg);
+void term_authenticate(struct req *r, const char *protocol, term_auth_cb done, void *arg);
 
 /* The HTTP status of a refusal: 401 for missing/bad credentials, signature or timestamp, 403 for
  * network/protocol/disabled, 503 when the database could not be asked. */

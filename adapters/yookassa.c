@@ -28,6 +28,7 @@
 #include "adapter.h"
 #include "config.h"
 #include "http_client.h"
+#include "http_retry.h"
 #include "log.h"
 #include "money.h"
 
@@ -197,6 +198,7 @@ static void yk_fini(struct adapter_ctx *ctx)
 enum op_step { ST_CREATE, ST_GET, ST_REFUND };
 
 struct op {
+	struct adapter_op base;     /* first: callback, reply, release */
 	struct ykassa *k;
 	enum op_step step;
 	int attempt;
@@ -204,60 +206,27 @@ struct op {
 	char path[200];
 	char key[80];               /* Idempotence-Key of a POST */
 	char *body;
-	struct event *backoff;
-	adapter_cb cb;
-	void *arg;
-	struct adapter_reply rep;
 	int64_t amount;             /* create / refund: what we asked for */
 };
 
 static void op_send(struct op *op);
 
-static void op_free(struct op *op)
+/* Frees what the call added to its adapter_op (the body may hold a password: wiped). */
+static void op_release(struct adapter_op *base)
 {
+	struct op *op = (struct op *)base;
 	free(op->body);
-	if (op->backoff)
-		event_free(op->backoff);
-	adapter_reply_clear(&op->rep);
-	free(op);
 }
 
-static void op_finish(struct op *op, enum adapter_outcome outcome)
+static void on_http(const struct hc_response *r, int attempts, void *arg);
+
+/* Worth sending again with the same Idempotence-Key: the common rule, or 202 (YooKassa has not
+ * finished the request yet and asks to repeat it). */
+static bool ykassa_transient(const struct hc_response *r, void *arg)
 {
-	op->rep.outcome = outcome;
-	op->cb(&op->rep, op->arg);
-	op_free(op);
+	(void)arg;
+	return hc_transient(r) || (r->error == HC_OK && r->status == 202);
 }
-
-__attribute__((format(printf, 4, 5)))
-static void op_fail(struct op *op, enum adapter_outcome outcome, const char *code, const char *fmt, ...)
-{
-	snprintf(op->rep.code, sizeof op->rep.code, "%s", code);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(op->rep.message, sizeof op->rep.message, fmt, ap);
-	va_end(ap);
-	op_finish(op, outcome);
-}
-
-static void on_backoff(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	op_send(arg);
-}
-
-static bool op_retry(struct op *op)
-{
-	if (op->attempt >= ATTEMPTS)
-		return false;
-	if (!op->backoff)
-		op->backoff = evtimer_new(op->k->base, on_backoff, op);
-	struct timeval tv = {0, 200000 * op->attempt};
-	return op->backoff && evtimer_add(op->backoff, &tv) == 0;
-}
-
-static void on_http(const struct hc_response *r, void *arg);
 
 static void op_send(struct op *op)
 {
@@ -273,8 +242,8 @@ static void op_send(struct op *op)
 	}
 	h[n] = NULL;
 	struct hc_request rq = {op->method, url, h, op->body, op->body ? strlen(op->body) : 0, op->k->timeout_ms};
-	op->attempt++;
-	http_client_request(op->k->http, &rq, on_http, op);
+	struct hc_retry policy = {ATTEMPTS, 200, ykassa_transient};
+	hc_request_retry(op->k->http, &rq, &policy, on_http, op);
 }
 
 /* An "amount": {"value": "100.00", "currency": "RUB"} into kopecks / currency; false if malformed. */
@@ -320,40 +289,38 @@ static json_t *sanitized(json_t *p, const char *source)
 	return o;
 }
 
-/* A payment object into op->rep (status, amount, currency, code). */
+/* A payment object into op->base.rep (status, amount, currency, code). */
 static void read_payment(struct op *op, json_t *p)
 {
 	const char *st = json_string_value(json_object_get(p, "status"));
 	json_t *paid = json_object_get(p, "paid");
 	const char *reason = json_string_value(json_object_get(json_object_get(p, "cancellation_details"), "reason"));
-	if (!read_amount(p, &op->rep.amount, op->rep.currency)) {
-		op->rep.amount = -1;
-		op->rep.currency[0] = '\0';
+	if (!read_amount(p, &op->base.rep.amount, op->base.rep.currency)) {
+		op->base.rep.amount = -1;
+		op->base.rep.currency[0] = '\0';
 	}
 	if (!st)
-		op->rep.status = AS_UNKNOWN;
+		op->base.rep.status = AS_UNKNOWN;
 	else if (strcmp(st, "pending") == 0 || strcmp(st, "waiting_for_capture") == 0)
-		op->rep.status = AS_PENDING;   /* we always capture; waiting_for_capture would be the shop's setting */
+		op->base.rep.status = AS_PENDING;   /* we always capture; waiting_for_capture would be the shop's setting */
 	else if (strcmp(st, "succeeded") == 0)
-		op->rep.status = json_is_true(paid) ? AS_SUCCEEDED : AS_UNKNOWN;
+		op->base.rep.status = json_is_true(paid) ? AS_SUCCEEDED : AS_UNKNOWN;
 	else if (strcmp(st, "canceled") == 0)
-		op->rep.status = cancel_not_decline(reason) ? AS_CANCELED : AS_FAILED;
+		op->base.rep.status = cancel_not_decline(reason) ? AS_CANCELED : AS_FAILED;
 	else
-		op->rep.status = AS_UNKNOWN;
+		op->base.rep.status = AS_UNKNOWN;
 	if (reason)
-		snprintf(op->rep.code, sizeof op->rep.code, "yookassa_%.50s", reason);
-	snprintf(op->rep.message, sizeof op->rep.message, "yookassa status %.40s", st ? st : "?");
-	adapter_reply_clear(&op->rep);
-	op->rep.raw = sanitized(p, "GET /payments/{id}");
+		snprintf(op->base.rep.code, sizeof op->base.rep.code, "yookassa_%.50s", reason);
+	snprintf(op->base.rep.message, sizeof op->base.rep.message, "yookassa status %.40s", st ? st : "?");
+	adapter_reply_clear(&op->base.rep);
+	op->base.rep.raw = sanitized(p, "GET /payments/{id}");
 }
 
-static void on_http(const struct hc_response *r, void *arg)
+static void on_http(const struct hc_response *r, int attempts, void *arg)
 {
 	struct op *op = arg;
-	bool transient = r->error == HC_TIMEOUT || r->error == HC_CONNECT || r->error == HC_PROTOCOL ||
-			 (r->error == HC_OK && (r->status >= 500 || r->status == 429 || r->status == 202));
-	if (transient && op_retry(op))
-		return;
+	op->attempt = attempts;
+	bool transient = ykassa_transient(r, NULL);
 	json_t *j = r->error == HC_OK ? json_loadb(r->body, r->len, 0, NULL) : NULL;
 	if (!json_is_object(j)) {
 		json_decref(j);
@@ -366,15 +333,15 @@ static void on_http(const struct hc_response *r, void *arg)
 	snprintf(where, sizeof where, "yookassa %s %s", op->method, op->step == ST_CREATE ? "/payments" :
 						       op->step == ST_GET ? "/payments/{id}" : "/refunds");
 	if (transient) {
-		op_fail(op, AO_UNAVAILABLE, "yookassa_unavailable", "%s: %s after %d attempts", where,
+		adapter_op_fail(&op->base, AO_UNAVAILABLE, "yookassa_unavailable", "%s: %s after %d attempts", where,
 			r->error ? r->message : "error answers", op->attempt);
 	} else if (r->error != HC_OK) {
-		op_fail(op, AO_ERROR, "yookassa_transport", "%s: %s", where, r->message);
+		adapter_op_fail(&op->base, AO_ERROR, "yookassa_transport", "%s: %s", where, r->message);
 	} else if (r->status != 200 || !j || !valid_id(id) || !st) {
 		if (op->step == ST_GET && r->status == 404)
-			op_fail(op, AO_ERROR, "not_found", "%s: no such payment", where);
+			adapter_op_fail(&op->base, AO_ERROR, "not_found", "%s: no such payment", where);
 		else
-			op_fail(op, op->step == ST_REFUND && r->status == 400 ? AO_DECLINED : AO_ERROR,
+			adapter_op_fail(&op->base, op->step == ST_REFUND && r->status == 400 ? AO_DECLINED : AO_ERROR,
 				ecode ? "yookassa_error" : "yookassa_bad_answer", "%s: HTTP %d %.40s", where, r->status,
 				ecode ? ecode : "");
 	} else if (op->step == ST_CREATE) {
@@ -384,39 +351,39 @@ static void on_http(const struct hc_response *r, void *arg)
 		if (strcmp(st, "canceled") == 0) {
 			const char *reason =
 				json_string_value(json_object_get(json_object_get(j, "cancellation_details"), "reason"));
-			op_fail(op, AO_DECLINED, "yookassa_declined", "yookassa canceled the payment: %.60s",
+			adapter_op_fail(&op->base, AO_DECLINED, "yookassa_declined", "yookassa canceled the payment: %.60s",
 				reason ? reason : "no reason");
 		} else if (!read_amount(j, &amount, cur) || amount != op->amount || strcmp(cur, "RUB") != 0) {
-			op_fail(op, AO_ERROR, "amount_mismatch", "yookassa answered another amount or currency");
-		} else if (!url || strncmp(url, "https://", 8) != 0 || strlen(url) >= sizeof op->rep.confirmation_url) {
-			op_fail(op, AO_ERROR, "no_confirmation", "yookassa gave no redirect confirmation URL");
+			adapter_op_fail(&op->base, AO_ERROR, "amount_mismatch", "yookassa answered another amount or currency");
+		} else if (!url || strncmp(url, "https://", 8) != 0 || strlen(url) >= sizeof op->base.rep.confirmation_url) {
+			adapter_op_fail(&op->base, AO_ERROR, "no_confirmation", "yookassa gave no redirect confirmation URL");
 		} else {
-			op->rep.status = AS_PENDING;
-			op->rep.amount = amount;
-			memcpy(op->rep.currency, cur, 4);
-			snprintf(op->rep.provider_id, sizeof op->rep.provider_id, "%s", id);
-			snprintf(op->rep.confirmation_url, sizeof op->rep.confirmation_url, "%s", url);
-			op->rep.raw = sanitized(j, "POST /payments");
-			op_finish(op, AO_OK);
+			op->base.rep.status = AS_PENDING;
+			op->base.rep.amount = amount;
+			memcpy(op->base.rep.currency, cur, 4);
+			snprintf(op->base.rep.provider_id, sizeof op->base.rep.provider_id, "%s", id);
+			snprintf(op->base.rep.confirmation_url, sizeof op->base.rep.confirmation_url, "%s", url);
+			op->base.rep.raw = sanitized(j, "POST /payments");
+			adapter_op_finish(&op->base, AO_OK);
 		}
 	} else if (op->step == ST_GET) {
 		read_payment(op, j);
-		op_finish(op, AO_OK);
+		adapter_op_finish(&op->base, AO_OK);
 	} else {                        /* a refund object */
-		snprintf(op->rep.provider_id, sizeof op->rep.provider_id, "%s", id);
-		op->rep.raw = sanitized(j, "POST /refunds");
+		snprintf(op->base.rep.provider_id, sizeof op->base.rep.provider_id, "%s", id);
+		op->base.rep.raw = sanitized(j, "POST /refunds");
 		if (strcmp(st, "succeeded") == 0) {
-			op->rep.status = AS_SUCCEEDED;
-			if (!read_amount(j, &op->rep.amount, op->rep.currency) || op->rep.amount != op->amount)
+			op->base.rep.status = AS_SUCCEEDED;
+			if (!read_amount(j, &op->base.rep.amount, op->base.rep.currency) || op->base.rep.amount != op->amount)
 				log_kv(LOG_WARN, "yookassa refund amount differs from the request", "refund", id, NULL);
-			op_finish(op, AO_OK);
+			adapter_op_finish(&op->base, AO_OK);
 		} else if (strcmp(st, "canceled") == 0) {
 			const char *reason =
 				json_string_value(json_object_get(json_object_get(j, "cancellation_details"), "reason"));
-			op_fail(op, AO_DECLINED, "yookassa_refund_canceled", "yookassa canceled the refund: %.60s",
+			adapter_op_fail(&op->base, AO_DECLINED, "yookassa_refund_canceled", "yookassa canceled the refund: %.60s",
 				reason ? reason : "no reason");
 		} else {
-			op_fail(op, AO_UNAVAILABLE, "yookassa_refund_pending", "yookassa has not finished the refund yet");
+			adapter_op_fail(&op->base, AO_UNAVAILABLE, "yookassa_refund_pending", "yookassa has not finished the refund yet");
 		}
 	}
 	json_decref(j);
@@ -424,18 +391,11 @@ static void on_http(const struct hc_response *r, void *arg)
 
 static struct op *op_new(struct adapter_ctx *ctx, enum op_step step, adapter_cb cb, void *arg)
 {
-	struct op *op = calloc(1, sizeof *op);
-	if (!op) {
-		struct adapter_reply rep = {.outcome = AO_UNAVAILABLE, .amount = -1};
-		snprintf(rep.message, sizeof rep.message, "out of memory");
-		cb(&rep, arg);
-		return NULL;
+	struct op *op = adapter_op_new(sizeof *op, cb, arg, op_release);
+	if (op) {
+		op->k = ctx->state;
+		op->step = step;
 	}
-	op->k = ctx->state;
-	op->step = step;
-	op->cb = cb;
-	op->arg = arg;
-	op->rep.amount = -1;
 	return op;
 }
 
@@ -477,7 +437,7 @@ static void yk_create(struct adapter_ctx *ctx, const struct adapter_payment *p, 
 		return;
 	const char *type = method_type(p->method);
 	if (!type) {
-		op_fail(op, AO_ERROR, "method_unavailable", "yookassa: no such method");
+		adapter_op_fail(&op->base, AO_ERROR, "method_unavailable", "yookassa: no such method");
 		return;
 	}
 	char value[MONEY_BUFSZ], number[24], desc[520];
@@ -491,7 +451,7 @@ static void yk_create(struct adapter_ctx *ctx, const struct adapter_payment *p, 
 	op->body = b ? json_dumps(b, JSON_COMPACT) : NULL;
 	json_decref(b);
 	if (!op->body) {
-		op_fail(op, AO_UNAVAILABLE, "out_of_memory", "yookassa: out of memory");
+		adapter_op_fail(&op->base, AO_UNAVAILABLE, "out_of_memory", "yookassa: out of memory");
 		return;
 	}
 	op->amount = p->amount;
@@ -507,10 +467,10 @@ static void yk_fetch_status(struct adapter_ctx *ctx, const char *provider_id, ad
 	if (!op)
 		return;
 	if (!valid_id(provider_id)) {
-		op_fail(op, AO_ERROR, "not_found", "yookassa: not a payment id");
+		adapter_op_fail(&op->base, AO_ERROR, "not_found", "yookassa: not a payment id");
 		return;
 	}
-	snprintf(op->rep.provider_id, sizeof op->rep.provider_id, "%s", provider_id);
+	snprintf(op->base.rep.provider_id, sizeof op->base.rep.provider_id, "%s", provider_id);
 	snprintf(op->method, sizeof op->method, "GET");
 	snprintf(op->path, sizeof op->path, "/payments/%s", provider_id);
 	op_send(op);
@@ -524,7 +484,7 @@ static void yk_refund(struct adapter_ctx *ctx, const struct adapter_refund *rf, 
 	if (!op)
 		return;
 	if (!valid_id(provider_id) || amount <= 0 || !key || strlen(key) > 64) {
-		op_fail(op, AO_ERROR, "invalid_refund", "yookassa: bad payment id, amount or key");
+		adapter_op_fail(&op->base, AO_ERROR, "invalid_refund", "yookassa: bad payment id, amount or key");
 		return;
 	}
 	char value[MONEY_BUFSZ];
@@ -533,7 +493,7 @@ static void yk_refund(struct adapter_ctx *ctx, const struct adapter_refund *rf, 
 	op->body = b ? json_dumps(b, JSON_COMPACT) : NULL;
 	json_decref(b);
 	if (!op->body) {
-		op_fail(op, AO_UNAVAILABLE, "out_of_memory", "yookassa: out of memory");
+		adapter_op_fail(&op->base, AO_UNAVAILABLE, "out_of_memory", "yookassa: out of memory");
 		return;
 	}
 	op->amount = amount;

@@ -136,7 +136,7 @@ void accounts_upsert(struct db_pool *db, const struct account_input *in,
 	db_exec(db, &q_upsert, p.v, ACCOUNT_UPSERT_NPARAMS, on_upsert, u);
 }
 
-/* ---- lookup for the pay form ------------------------------------------------------------- */
+/* ---- lookup (the pay form, and a cash protocol's check) ------------------------------------------------------------- */
 
 static struct db_stmt q_by_contract = {
 	"account_by_contract",
@@ -160,7 +160,7 @@ static void on_lookup(const struct db_result *r, void *arg)
 	memset(&v, 0, sizeof v);
 	enum lookup_result res;
 	if (r->status != DB_OK) {
-		res = LOOKUP_UNAVAILABLE;
+		res = db_retryable(r) ? LOOKUP_UNAVAILABLE : LOOKUP_FAILED;
 	} else if (PQntuples(r->res) == 0) {
 		res = LOOKUP_NOT_FOUND;
 	} else if (PQntuples(r->res) > 1 && strcmp(db_value(r->res, 1, 2), "closed") != 0) {

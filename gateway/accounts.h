@@ -55,7 +55,8 @@ struct account_view {
 	int64_t monthly_fee;
 };
 
-enum lookup_result { LOOKUP_FOUND, LOOKUP_NOT_FOUND, LOOKUP_AMBIGUOUS, LOOKUP_UNAVAILABLE };
+/* UNAVAILABLE: try again later (database unreachable or a conflict); FAILED: the database refused. */
+enum lookup_result { LOOKUP_FOUND, LOOKUP_NOT_FOUND, LOOKUP_AMBIGUOUS, LOOKUP_UNAVAILABLE, LOOKUP_FAILED };
 
 /* Finds a subscriber by normalised contract or, when contract is NULL, by E.164 phone. A phone
  * shared by several open contracts is LOOKUP_AMBIGUOUS (the payer must give the contract). The view

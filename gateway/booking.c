@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accounts.h"
 #include "crypto.h"
 #include "db.h"
 
@@ -38,17 +39,6 @@ static struct db_stmt q_phone = {
 	"       (SELECT min(contract) FROM accounts WHERE phone = $1)",
 	4, 0};
 
-static struct db_stmt q_account_by_contract = {
-	"cash_account_contract",
-	"SELECT contract, status, holder_name, balance, monthly_fee FROM accounts WHERE contract = $1",
-	1, 0};
-
-static struct db_stmt q_account_by_phone = {
-	"cash_account_phone",
-	"SELECT contract, status, holder_name, balance, monthly_fee FROM accounts WHERE phone = $1"
-	" ORDER BY contract LIMIT 2",
-	1, 0};
-
 static struct db_stmt q_find = {
 	"cash_find",
 	"SELECT p.id, p.number, p.amount, a.contract, p.status,"
@@ -66,11 +56,7 @@ static struct db_stmt q_find = {
  * (serialization failure, deadlock), failed otherwise. */
 static enum cash_status db_failure(const struct db_result *r)
 {
-	if (r->status == DB_UNAVAILABLE)
-		return CASH_UNAVAILABLE;
-	if (r->sqlstate && strncmp(r->sqlstate, "40", 2) == 0)
-		return CASH_UNAVAILABLE;
-	return CASH_FAILED;
+	return db_retryable(r) ? CASH_UNAVAILABLE : CASH_FAILED;
 }
 
 static void copy(char *dst, size_t n, const char *s) { snprintf(dst, n, "%s", s ? s : ""); }
@@ -246,27 +232,24 @@ struct account_ctx {
 	void *arg;
 };
 
-static void on_account(const struct db_result *r, void *arg)
+/* The pay form's lookup (accounts.c), told as a cash `check` sees it. */
+static void on_account(enum lookup_result res, const struct account_view *v, void *arg)
 {
 	struct account_ctx *c = arg;
 	struct cash_account a;
 	memset(&a, 0, sizeof a);
-	if (r->status != DB_OK) {
-		a.status = db_failure(r);
-	} else if (PQntuples(r->res) == 0) {
-		a.status = CASH_NOT_FOUND;
-	} else if (PQntuples(r->res) > 1) {
-		a.status = CASH_AMBIGUOUS;
-	} else {
-		const PGresult *res = r->res;
-		const char *st = db_value(res, 0, 1);
-		a.status = st && strcmp(st, "active") == 0 ? CASH_OK : CASH_INACTIVE;
-		copy(a.contract, sizeof a.contract, db_value(res, 0, 0));
-		const char *name = db_value(res, 0, 2);
-		if (!name || ident_mask_name(name, a.masked_name, sizeof a.masked_name) != 0)
-			a.masked_name[0] = '\0';
-		a.balance = int_at(res, 0, 3);
-		a.monthly_fee = int_at(res, 0, 4);
+	switch (res) {
+	case LOOKUP_FOUND:
+		a.status = strcmp(v->status, "active") == 0 ? CASH_OK : CASH_INACTIVE;
+		copy(a.contract, sizeof a.contract, v->contract);
+		copy(a.masked_name, sizeof a.masked_name, v->holder_masked);
+		a.balance = v->balance;
+		a.monthly_fee = v->monthly_fee;
+		break;
+	case LOOKUP_NOT_FOUND: a.status = CASH_NOT_FOUND; break;
+	case LOOKUP_AMBIGUOUS: a.status = CASH_AMBIGUOUS; break;
+	case LOOKUP_UNAVAILABLE: a.status = CASH_UNAVAILABLE; break;
+	case LOOKUP_FAILED: a.status = CASH_FAILED; break;
 	}
 	c->done(&a, c->arg);
 	free(c);
@@ -285,13 +268,7 @@ void booking_check_account(struct db_pool *db, const char *contract, const char 
 	}
 	c->done = done;
 	c->arg = arg;
-	if (contract && *contract) {
-		const char *p[1] = {contract};
-		db_exec_read(db, &q_account_by_contract, p, 1, on_account, c);
-	} else {
-		const char *p[1] = {phone};
-		db_exec_read(db, &q_account_by_phone, p, 1, on_account, c);
-	}
+	accounts_lookup(db, contract && *contract ? contract : NULL, phone, on_account, c);
 }
 
 /* ---- read back -------------------------------------------------------------------------------- */

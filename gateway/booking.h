@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "accounts.h"
 #include "ident.h"
 
 struct db_pool;
@@ -65,7 +66,7 @@ void booking_book_cash(struct db_pool *db, const struct cash_payment *in, cash_c
 struct cash_account {
 	enum cash_status status;        /* CASH_OK, CASH_INACTIVE, CASH_NOT_FOUND, CASH_AMBIGUOUS, CASH_UNAVAILABLE, CASH_FAILED */
 	char contract[IDENT_CONTRACT_BUFSZ];
-	char masked_name[256];          /* "И****в И***н И*******ч" — never the full name */
+	char masked_name[ACCOUNT_NAME_MAX * 4 + 1];   /* "И****в И***н И*******ч" — never the full name */
 	int64_t balance;                /* kopecks, may be negative */
 	int64_t monthly_fee;            /* kopecks, 0 without a tariff */
 };

@@ -27,6 +27,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -110,13 +111,6 @@ static _Atomic uint64_t g_loss_ms;        /* when a pool of this process last lo
 static _Atomic unsigned g_connects;       /* connections established by every pool (news: the database is up) */
 static struct db_stmt q_check = {"pool_check", "SELECT 1", 0, 0};
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static struct timeval ms_tv(int ms)
 {
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -167,6 +161,11 @@ static void ql_prepend(struct qlist *l, struct qlist *front)
 		l->tail = front->tail;
 	l->head = front->head;
 	front->head = front->tail = NULL;
+}
+
+bool db_retryable(const struct db_result *r)
+{
+	return r->status == DB_UNAVAILABLE || (r->sqlstate && strncmp(r->sqlstate, "40", 2) == 0);
 }
 
 static void finish_query(struct db_pool *p, struct query *q, enum db_status st, const PGresult *res,
@@ -243,7 +242,7 @@ static void conn_lost(struct conn *c, const char *why)
 	one_line(msg, sizeof msg, why, c->pg && PQstatus(c->pg) == CONNECTION_BAD ? PQerrorMessage(c->pg) : NULL);
 	bool was_open = c->state >= C_IDLE;
 	if (was_open && !p->closing)
-		atomic_store(&g_loss_ms, now_ms());   /* the others may be broken too: check them before use */
+		atomic_store(&g_loss_ms, mono_ms());   /* the others may be broken too: check them before use */
 	c->checking = false;
 	conn_free_events(c);
 	evtimer_del(c->timer);
@@ -316,7 +315,7 @@ static void arm_deadline(struct conn *c)
 			evtimer_del(c->timer);
 		return;
 	}
-	uint64_t age = now_ms() - c->fly.head->sent_ms;
+	uint64_t age = mono_ms() - c->fly.head->sent_ms;
 	int left = age >= QUERY_TIMEOUT_MS ? 1 : QUERY_TIMEOUT_MS - (int)age;
 	struct timeval tv = ms_tv(left);
 	evtimer_add(c->timer, &tv);
@@ -337,7 +336,7 @@ static void query_done(struct conn *c, struct query *q, struct qlist *again)
 	}
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-		c->verified_ms = now_ms();
+		c->verified_ms = mono_ms();
 	if (st == PGRES_PIPELINE_ABORTED && q->read_only) {
 		PQclear(res);
 		ql_push(again, q);
@@ -486,7 +485,7 @@ static void conn_established(struct conn *c)
 	memset(c->prepared, 0, sizeof c->prepared);
 	c->syncs_due = 0;
 	c->backoff_ms = BACKOFF_MIN_MS;
-	c->verified_ms = now_ms();
+	c->verified_ms = mono_ms();
 	c->checking = false;
 	conn_set_state(c, C_IDLE);
 	metrics_add(M_DB_RECONNECTS, 1);
@@ -592,7 +591,7 @@ static void conn_send(struct conn *c, struct query *q)
 		q->phase = PH_PREP;
 	}
 	ok = ok && PQsendQueryPrepared(c->pg, q->stmt->name, q->nparams, (const char *const *)q->params, NULL, NULL, 0) == 1;
-	q->sent_ms = now_ms();
+	q->sent_ms = mono_ms();
 	ql_push(&c->fly, q);
 	c->nfly++;
 	c->open = q;
@@ -634,7 +633,7 @@ static void conn_check(struct conn *c)
 	q->cb = on_check;
 	q->arg = c;
 	q->internal = true;
-	q->enqueued_ms = now_ms();
+	q->enqueued_ms = mono_ms();
 	c->checking = true;
 	conn_send(c, q);
 }
@@ -679,7 +678,7 @@ static void fail_waiting(struct db_pool *p, struct qlist *l, bool any_alive, uin
 static void pool_run(struct db_pool *p)
 {
 	struct conn *c;
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	if (p->writes.head || p->reads.head)
 		for (int i = 0; i < p->size; i++) {
 			c = &p->conns[i];
@@ -806,7 +805,7 @@ static void enqueue(struct db_pool *p, struct db_stmt *stmt, const char *const *
 	q->stmt = stmt;
 	q->cb = cb;
 	q->arg = arg;
-	q->enqueued_ms = now_ms();
+	q->enqueued_ms = mono_ms();
 	q->sent_ms = 0;
 	q->read_only = read_only;
 	q->internal = false;

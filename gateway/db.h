@@ -25,6 +25,10 @@ struct db_result {
 
 typedef void (*db_cb)(const struct db_result *r, void *arg);
 
+/* A failure worth repeating later: the database was unreachable, or the transaction lost a
+ * serialization or deadlock conflict (SQLSTATE class 40). */
+bool db_retryable(const struct db_result *r);
+
 /* A statement the pool prepares on each connection before its first use. Declare them static in the
  * service that owns the SQL: `static struct db_stmt q_ping = {"ping", "SELECT 1", 0};`. */
 struct db_stmt {

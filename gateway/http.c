@@ -14,8 +14,11 @@
 #include <event2/http_struct.h>
 #include <event2/util.h>
 
+#include "clock.h"
 #include "jsonw.h"
-#include "server.h"
+#include "loop.h"
+#include "log.h"
+#include "metrics.h"
 
 const char *req_param(const struct req *r, int i) { return i >= 0 && i < r->nparams ? r->params[i] : NULL; }
 
@@ -115,11 +118,16 @@ bool req_wants_html(const struct req *r)
 	return h && (!j || h < j);
 }
 
-struct db_pool *req_db(const struct req *r) { return server_db(r->w); }
-const struct config *req_config(const struct req *r) { return server_config(r->w); }
+struct db_pool *req_db(const struct req *r) { return r->loop->db; }
+const struct config *req_config(const struct req *r) { return r->loop->cfg; }
 struct adapter_ctx *req_adapter_ctx(const struct req *r, const struct adapter *a)
 {
-	return server_adapter_ctx(r->w, a ? a : r->route ? r->route->adapter : NULL);
+	if (!a)
+		a = r->route ? r->route->adapter : NULL;
+	for (size_t i = 0; a && i < r->loop->nadapters; i++)
+		if (r->loop->adapters[i].adapter == a)
+			return r->loop->adapters[i].ctx;
+	return NULL;
 }
 
 void http_header(struct req *r, const char *name, const char *value)
@@ -147,6 +155,50 @@ static const char *date_now(void)
 	return text;
 }
 
+static void on_reply_sent(struct evhttp_request *ev, void *arg)
+{
+	(void)ev;
+	struct loop *l = arg;
+	l->unsent--;
+}
+
+/* A reply is written by evhttp after evhttp_send_reply returns; the server's drain waits until the
+ * loop's unsent count is 0, so that freeing evhttp cannot cut the last replies short. Only replies
+ * with a live connection complete. */
+static void reply_sending(struct req *r)
+{
+	if (evhttp_request_get_connection(r->ev)) {
+		r->loop->unsent++;
+		evhttp_request_set_on_complete_cb(r->ev, on_reply_sent, r->loop);
+	}
+}
+
+/* The request has been answered: its access-log line and metrics, then it is freed. */
+static void request_done(struct req *r, int status)
+{
+	struct loop *lp = r->loop;
+	uint64_t us = mono_us() - r->start_us;
+	metrics_request(r->route_idx, status, us);
+	struct log_line l;
+	log_begin(&l, status >= 500 ? LOG_WARN : LOG_INFO, "request");
+	log_str(&l, "rid", r->rid);
+	log_str(&l, "method", r->method);
+	log_str(&l, "route", r->route ? r->route->pattern : "unmatched");
+	log_str(&l, "payment", r->log_payment);
+	log_int(&l, "status", status);
+	log_int(&l, "us", (long long)us);
+	log_str(&l, "peer", r->peer);
+	log_str(&l, "proxy", r->proxy[0] ? r->proxy : NULL);
+	log_end(&l);
+	for (int i = 0; i < r->nparams; i++)
+		free(r->params[i]);
+	if (r->query_parsed)
+		evhttp_clear_headers(&r->query);
+	free(r);
+	lp->inflight--;
+	metrics_add(M_HTTP_INFLIGHT, -1);
+}
+
 void http_reply_raw(struct req *r, int status, const char *content_type, const char *data, size_t len)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
@@ -155,15 +207,15 @@ void http_reply_raw(struct req *r, int status, const char *content_type, const c
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	if (!r->set_cache_control)     /* reply headers come only through http_header: no list walk */
 		evhttp_add_header(h, "Cache-Control", "no-store");
-	if (server_draining(r->w))
+	if (r->loop->draining)
 		evhttp_add_header(h, "Connection", "close");
 	if (r->ev->major == 1 && r->ev->minor >= 1 && !r->set_date)
 		evhttp_add_header(h, "Date", date_now());
 	if (len)
 		evbuffer_add(evhttp_request_get_output_buffer(r->ev), data, len);
-	server_reply_sending(r);
+	reply_sending(r);
 	evhttp_send_reply(r->ev, status, NULL, NULL);
-	server_request_done(r, status);
+	request_done(r, status);
 }
 
 static const char oom_body[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";

@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 struct evhttp_request;
-struct worker;
+struct loop;
 struct config;
 struct db_pool;
 struct req;
@@ -34,7 +34,7 @@ struct route {
 /* Per-request state; owned by the server from the request's arrival until its reply. */
 struct req {
 	struct evhttp_request *ev;
-	struct worker *w;
+	struct loop *loop;        /* the event loop serving it (loop.h) */
 	const struct route *route;
 	int route_idx;            /* index into the route table, -1 when none matched */
 	char rid[40];             /* request id (X-Request-Id) */

@@ -76,6 +76,8 @@ struct http_client {
 	struct hc_call_list calls;
 };
 
+struct event_base *http_client_base(const struct http_client *c) { return c->base; }
+
 const char *hc_strerror(enum hc_error e)
 {
 	switch (e) {

@@ -8,7 +8,7 @@
  * host:port (a few per host) and never reconnected with a used TLS session; the callback runs exactly
  * once, later, on the client's loop — never from inside http_client_request. One client per event
  * loop; not thread-safe. The client does not retry: callers decide (only they know whether a
- * request is idempotent). */
+ * request is idempotent) through http_retry.h. */
 #ifndef GW_HTTP_CLIENT_H
 #define GW_HTTP_CLIENT_H
 
@@ -60,6 +60,9 @@ void http_client_free(struct http_client *c);
 
 /* Sends rq; cb(arg) is called exactly once, later. Strings in rq are copied. */
 void http_client_request(struct http_client *c, const struct hc_request *rq, hc_cb cb, void *arg);
+
+/* The event loop the client runs on (for callers that schedule their own timers beside it). */
+struct event_base *http_client_base(const struct http_client *c);
 
 /* Appends key=value to a form body being built in *buf (a new string; the caller frees it),
  * percent-encoding both. Returns 0, or -1 on allocation failure. */

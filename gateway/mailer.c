@@ -27,6 +27,7 @@
 #include <libpq-fe.h>
 #include <openssl/rand.h>
 
+#include "clock.h"
 #include "crypto.h"
 #include "db.h"
 #include "ident.h"
@@ -68,13 +69,6 @@ static struct {
 	char dir[PATH_MAX];
 	int64_t shown_pending, shown_failed;   /* gauge values published by thread 0 */
 } g = {.pipe = {-1, -1}};
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static bool stopping(void) { return atomic_load(&g.stop); }
 
@@ -210,7 +204,7 @@ static const char sql_gauges[] =
  * was sent but not recorded is sent again once the lease expires. */
 static void record(struct mailer *m, const struct receipt *rc, const char *sql, const char *const *params, int n)
 {
-	uint64_t deadline = now_ms() + (uint64_t)m->lease_ms / 2;
+	uint64_t deadline = mono_ms() + (uint64_t)m->lease_ms / 2;
 	for (int tries = 0;; tries++) {
 		if (m->pg || db_connect(m) == 0) {
 			PGresult *r = q(m, sql, n, params, PGRES_COMMAND_OK);
@@ -222,7 +216,7 @@ static void record(struct mailer *m, const struct receipt *rc, const char *sql, 
 				return;
 			}
 		}
-		if (now_ms() > deadline || (stopping() && tries >= 2)) {
+		if (mono_ms() > deadline || (stopping() && tries >= 2)) {
 			log_kv(LOG_ERROR, "mailer: could not record the receipt's delivery outcome; it may be mailed again",
 			       "receipt", rc->number, NULL);
 			return;
@@ -255,7 +249,7 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 {
 	(void)arg, (void)dt, (void)dn, (void)ut, (void)un;
 	uint64_t hard = atomic_load(&g.hard_stop_ms);
-	return hard && now_ms() > hard;
+	return hard && mono_ms() > hard;
 }
 
 /* Keeps the server's last error reply ("550 5.1.1 …") for last_error; nothing else is looked at
@@ -422,7 +416,7 @@ static enum outcome deliver(struct mailer *m, const struct receipt *rc, char *er
 /* Delivers one claimed receipt and records the outcome. */
 static void process(struct mailer *m, const struct receipt *rc)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = mono_ms();
 	char err[512] = "";
 	m->safe_err[0] = '\0';
 	enum outcome out = deliver(m, rc, err, sizeof err);
@@ -464,7 +458,7 @@ static void process(struct mailer *m, const struct receipt *rc)
 	log_str(&l, "receipt", rc->number);
 	log_str(&l, "payment", rc->payment_id);
 	log_int(&l, "attempt", rc->attempts);
-	log_int(&l, "ms", (long long)(now_ms() - t0));
+	log_int(&l, "ms", (long long)(mono_ms() - t0));
 	if (out != OUT_SENT)
 		log_str(&l, "error", m->safe_err[0] ? m->safe_err : err);
 	if (out == OUT_RETRY)
@@ -527,9 +521,9 @@ static int cycle(struct mailer *m)
 
 static void refresh_gauges(struct mailer *m)
 {
-	if (m->idx != 0 || now_ms() < m->gauges_at)
+	if (m->idx != 0 || mono_ms() < m->gauges_at)
 		return;
-	m->gauges_at = now_ms() + GAUGES_EVERY_MS;
+	m->gauges_at = mono_ms() + GAUGES_EVERY_MS;
 	PGresult *r = q(m, sql_gauges, 0, NULL, PGRES_TUPLES_OK);
 	long long pending, failed;
 	if (r && db_int64(r, 0, 0, &pending) == 0 && db_int64(r, 0, 1, &failed) == 0) {
@@ -707,7 +701,7 @@ void mailer_stop(void)
 {
 	atomic_store(&g.stop, true);
 	if (g.cfg)
-		atomic_store(&g.hard_stop_ms, now_ms() + (uint64_t)g.cfg->shutdown_timeout * 1000u + 1);
+		atomic_store(&g.hard_stop_ms, mono_ms() + (uint64_t)g.cfg->shutdown_timeout * 1000u + 1);
 	if (g.pipe[1] >= 0) {
 		ssize_t w = write(g.pipe[1], "x", 1);
 		(void)w;

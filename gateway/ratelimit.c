@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 #define STRIPES 16
 #define KEYSZ 48
 
@@ -25,13 +27,6 @@ struct ratelimit {
 	pthread_mutex_t locks[STRIPES];
 	struct bucket *b;
 };
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static uint64_t hash(const char *s)
 {
@@ -76,7 +71,7 @@ bool ratelimit_take(struct ratelimit *rl, const char *key, int *retry_after_s)
 	uint64_t h = hash(key);
 	size_t slot = (size_t)(h % rl->slots);
 	pthread_mutex_t *m = &rl->locks[slot % STRIPES];
-	uint64_t now = now_us();
+	uint64_t now = mono_us();
 	bool ok;
 	pthread_mutex_lock(m);
 	struct bucket *b = &rl->b[slot];

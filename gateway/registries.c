@@ -97,7 +97,7 @@ static void on_registry(const struct db_result *r, void *arg)
 {
 	struct fetch_ctx *c = arg;
 	if (r->status != DB_OK) {
-		bool retry = r->status == DB_UNAVAILABLE || (r->sqlstate && strncmp(r->sqlstate, "40", 2) == 0);
+		bool retry = db_retryable(r);
 		c->done(retry ? CASH_UNAVAILABLE : CASH_FAILED, NULL, 0, c->arg);
 	} else {
 		size_t len = 0;

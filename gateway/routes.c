@@ -16,6 +16,7 @@
 #include "health.h"
 #include "metrics.h"
 #include "money.h"
+#include "routes_common.h"
 #include "registry.h"
 #include "routes_receipts.h"
 #include "routes_refunds.h"
@@ -61,22 +62,6 @@ static void h_metrics(struct req *r)
 }
 
 /* ---- internal API --------------------------------------------------------------------------- */
-
-/* Checks the bearer token in constant time. Answers and returns false when it does not match. */
-bool require_admin(struct req *r)
-{
-	const char *token = req_config(r)->admin_token;
-	if (!token) {
-		http_reply_error(r, 403, "internal_api_disabled", "the internal API is off (GATEWAY_ADMIN_TOKEN is not set)");
-		return false;
-	}
-	const char *h = req_header(r, "Authorization");
-	if (h && strncasecmp(h, "Bearer ", 7) == 0 && crypto_secret_equal(h + 7, token))
-		return true;
-	http_header(r, "WWW-Authenticate", "Bearer realm=\"gateway-internal\"");
-	http_reply_error(r, 401, "unauthorized", "a valid bearer token is required");
-	return false;
-}
 
 /* Reads an optional string member; false (and a 400 answered) when present but not a string. */
 static bool opt_string(struct req *r, json_t *body, const char *key, const char **out)

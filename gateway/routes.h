@@ -14,8 +14,4 @@ struct adapter;
 struct route *routes_build(const char *enabled, size_t *nroutes, const struct adapter ***active, size_t *nactive,
 			   char err[256]);
 
-/* For internal-API handlers: checks the bearer token (GATEWAY_ADMIN_TOKEN) in constant time. Answers
- * 401/403 and returns false when it does not match. */
-bool require_admin(struct req *r);
-
 #endif

@@ -10,7 +10,7 @@
 #include "ident.h"
 #include "receipt_render.h"
 #include "receipts.h"
-#include "routes.h"
+#include "routes_common.h"
 
 /* The page is reachable only through its token: keep it out of referrers, indexes, frames and caches
  * (http_reply_raw adds Cache-Control: no-store). */

@@ -12,7 +12,7 @@
 #include "money.h"
 #include "refunds.h"
 #include "registry.h"
-#include "routes.h"
+#include "routes_common.h"
 
 static struct adapter_ctx *resolve(const char *name, void *arg)
 {
@@ -22,16 +22,7 @@ static struct adapter_ctx *resolve(const char *name, void *arg)
 
 static void on_answer(const struct payment_answer *a, void *arg)
 {
-	struct req *r = arg;
-	if (a->replay)
-		http_header(r, "Idempotent-Replayed", "true");
-	if (a->retry_after)
-		http_header(r, "Retry-After", a->retry_after);
-	if (a->payment_id) {
-		snprintf(r->log_id, sizeof r->log_id, "%s", a->payment_id);
-		r->log_payment = r->log_id;
-	}
-	http_reply_json(r, a->status, json_incref(a->body));
+	reply_payment_answer(arg, a);
 }
 
 void h_refund_create(struct req *r)

@@ -22,6 +22,7 @@
 #include "payments.h"
 #include "ratelimit.h"
 #include "registry.h"
+#include "routes_common.h"
 
 /* ---- account lookup ------------------------------------------------------------------------- */
 
@@ -67,6 +68,7 @@ static void on_lookup(enum lookup_result res, const struct account_view *v, void
 		http_reply_error(r, 409, "ambiguous_phone", "several contracts share this phone number; enter the contract number");
 		return;
 	case LOOKUP_UNAVAILABLE:
+	case LOOKUP_FAILED:
 		http_header(r, "Retry-After", "1");
 		http_reply_error(r, 503, "database_unavailable", "the lookup is temporarily unavailable; retry shortly");
 		return;
@@ -140,20 +142,11 @@ void h_account_lookup(struct req *r)
 
 static void on_payment_answer(const struct payment_answer *a, void *arg)
 {
-	struct req *r = arg;
-	if (a->replay)
-		http_header(r, "Idempotent-Replayed", "true");
-	if (a->retry_after)
-		http_header(r, "Retry-After", a->retry_after);
-	if (a->payment_id) {
-		snprintf(r->log_id, sizeof r->log_id, "%s", a->payment_id);
-		r->log_payment = r->log_id;
-	}
 	if (a->status == 201 && !a->replay)
 		metrics_add(M_PAYMENTS_CREATED, 1);
 	if (a->status == 502 && !a->replay)
 		metrics_add(M_PAYMENTS_PROVIDER_FAILED, 1);
-	http_reply_json(r, a->status, json_incref(a->body));
+	reply_payment_answer(arg, a);
 }
 
 /* return_url must be http(s) on one of GATEWAY_RETURN_HOSTS (no open redirect through us). */

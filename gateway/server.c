@@ -26,36 +26,34 @@
 #include <openssl/rand.h>
 
 #include "adapter.h"
+#include "clock.h"
 #include "db.h"
 #include "intake.h"
 #include "janitor.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "tls.h"
 
 struct worker {
 	int idx;
-	const struct config *cfg;
+	struct loop loop;             /* config, pool, adapter contexts, counters: what requests see */
+	struct adapter_ctx *actx;     /* one per active adapter */
 	const struct route *routes;
 	size_t nroutes;
 	const struct adapter *const *active;
 	size_t nactive;
-	struct adapter_ctx *actx;     /* one per active adapter */
 	struct janitor *janitor;      /* worker 0 only (NULL when GATEWAY_JANITOR_INTERVAL is 0) */
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	struct intake *intake;        /* PROXY headers, raw NUL bytes, client addresses */
-	struct db_pool *db;
 	int listen_fd;            /* this worker's dup of the listener */
 	int stop_pipe[2];         /* main -> worker: begin draining */
 	struct event *stop_ev;
 	struct event *drain_ev;   /* polls in-flight count while draining */
 	uint64_t drain_deadline_us;
-	long inflight;
-	long unsent;              /* replies handed to evhttp whose last byte is not written yet */
 	uint64_t idle_since_us;   /* draining: when inflight reached 0 */
-	int draining;
 	pthread_t thread;
 	uint64_t rid_seed;
 	uint64_t rid_counter;
@@ -69,26 +67,6 @@ struct worker {
 static SSL_CTX *tls_ctx;          /* set when GATEWAY_TLS_CERT is: shared by every loop */
 static atomic_int workers_done;
 struct server_sidecar server_sidecar;
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-int server_draining(const struct worker *w) { return w->draining; }
-struct db_pool *server_db(const struct worker *w) { return w->db; }
-const struct config *server_config(const struct worker *w) { return w->cfg; }
-size_t server_max_body(const struct worker *w) { return w->cfg->max_body; }
-
-struct adapter_ctx *server_adapter_ctx(const struct worker *w, const struct adapter *a)
-{
-	for (size_t i = 0; a && i < w->nactive; i++)
-		if (w->actx[i].adapter == a)
-			return &w->actx[i];
-	return NULL;
-}
 
 /* ---- routing ---------------------------------------------------------------------------- */
 
@@ -168,10 +146,10 @@ static int valid_rid(const char *s)
 
 /* The request's one client address (and the proxy it came through), and whether its bytes held a
  * raw NUL. */
-static bool set_peer(struct req *r)
+static bool set_peer(struct worker *w, struct req *r)
 {
 	struct intake_view v;
-	intake_request(r->w->intake, r->ev, &v);
+	intake_request(w->intake, r->ev, &v);
 	snprintf(r->peer, sizeof r->peer, "%s", v.client);
 	snprintf(r->proxy, sizeof r->proxy, "%s", v.proxy);
 	return !v.nul;
@@ -195,10 +173,10 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		return;
 	}
 	r->ev = ev;
-	r->w = w;
+	r->loop = &w->loop;
 	r->route_idx = -1;
-	r->start_us = now_us();
-	w->inflight++;
+	r->start_us = mono_us();
+	w->loop.inflight++;
 	metrics_add(M_HTTP_INFLIGHT, 1);
 	r->method = method_name(evhttp_request_get_command(ev));
 	const char *xrid = req_header(r, "X-Request-Id");
@@ -206,7 +184,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		snprintf(r->rid, sizeof r->rid, "%s", xrid);
 	else
 		make_rid(r->rid, w->rid_seed + ++w->rid_counter);
-	if (!set_peer(r)) {
+	if (!set_peer(w, r)) {
 		/* a header value would have been cut at the NUL: the message is malformed, whoever reads it */
 		http_header(r, "Connection", "close");
 		http_reply_error(r, 400, "bad_request", "the request holds a NUL byte");
@@ -266,39 +244,11 @@ static void on_request(struct evhttp_request *ev, void *arg)
 		}
 		return;
 	}
-	if (evbuffer_get_length(evhttp_request_get_input_buffer(ev)) > w->cfg->max_body) {
-		http_reply_error(r, 413, "body_too_large", "the request body is larger than %zu bytes", w->cfg->max_body);
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(ev)) > w->loop.cfg->max_body) {
+		http_reply_error(r, 413, "body_too_large", "the request body is larger than %zu bytes", w->loop.cfg->max_body);
 		return;
 	}
 	r->route->fn(r);
-}
-
-void server_request_done(struct req *r, int status)
-{
-	struct worker *w = r->w;
-	uint64_t us = now_us() - r->start_us;
-	metrics_request(r->route_idx, status, us);
-	struct log_line l;
-	log_begin(&l, status >= 500 ? LOG_WARN : LOG_INFO, "request");
-	log_str(&l, "rid", r->rid);
-	log_str(&l, "method", r->method);
-	if (r->route)
-		log_str(&l, "route", r->route->pattern);
-	else
-		log_str(&l, "route", "unmatched");
-	log_str(&l, "payment", r->log_payment);
-	log_int(&l, "status", status);
-	log_int(&l, "us", (long long)us);
-	log_str(&l, "peer", r->peer);
-	log_str(&l, "proxy", r->proxy[0] ? r->proxy : NULL);
-	log_end(&l);
-	for (int i = 0; i < r->nparams; i++)
-		free(r->params[i]);
-	if (r->query_parsed)
-		evhttp_clear_headers(&r->query);
-	free(r);
-	w->inflight--;
-	metrics_add(M_HTTP_INFLIGHT, -1);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
@@ -308,9 +258,9 @@ static void close_listener(evutil_socket_t fd, short what, void *arg);
 static void worker_finish(struct worker *w)
 {
 	event_del(w->drain_ev);
-	db_pool_free(w->db);      /* queued queries answer 503 through their callbacks */
-	w->db = NULL;
-	if (w->inflight == 0) {
+	db_pool_free(w->loop.db);      /* queued queries answer 503 through their callbacks */
+	w->loop.db = NULL;
+	if (w->loop.inflight == 0) {
 		evhttp_free(w->http);
 		w->http = NULL;
 	} else {
@@ -320,34 +270,17 @@ static void worker_finish(struct worker *w)
 	close_listener(-1, 0, w);   /* if on_stop's was not due yet: this loop waits no more */
 }
 
-static void on_reply_sent(struct evhttp_request *req, void *arg)
-{
-	(void)req;
-	struct worker *w = arg;
-	w->unsent--;
-}
-
-void server_reply_sending(struct req *r)
-{
-	/* A reply is written by evhttp after evhttp_send_reply returns; a drain that freed evhttp at
-	 * once could cut the last replies short. Only replies with a live connection complete. */
-	if (evhttp_request_get_connection(r->ev)) {
-		r->w->unsent++;
-		evhttp_request_set_on_complete_cb(r->ev, on_reply_sent, r->w);
-	}
-}
-
 static void on_drain(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct worker *w = arg;
-	uint64_t now = now_us();
-	bool idle = w->inflight == 0 && !janitor_busy(w->janitor);
+	uint64_t now = mono_us();
+	bool idle = w->loop.inflight == 0 && !janitor_busy(w->janitor);
 	if (idle && !w->idle_since_us)
 		w->idle_since_us = now;
 	/* all answered and written out (a client gone mid-write never completes: give it 1 s) */
-	bool flushed = w->unsent == 0 || (w->idle_since_us && now - w->idle_since_us > 1000000u);
+	bool flushed = w->loop.unsent == 0 || (w->idle_since_us && now - w->idle_since_us > 1000000u);
 	if ((idle && flushed) || now >= w->drain_deadline_us)
 		worker_finish(w);
 }
@@ -368,9 +301,9 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct worker *w = arg;
 	char b;
-	if (read(fd, &b, 1) != 1 || w->draining)
+	if (read(fd, &b, 1) != 1 || w->loop.draining)
 		return;
-	w->draining = 1;
+	w->loop.draining = 1;
 	janitor_stop(w->janitor);
 	if (w->bound) {
 		evhttp_del_accept_socket(w->http, w->bound);
@@ -382,7 +315,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 		if (event_base_once(w->base, -1, EV_TIMEOUT, close_listener, w, &soon) != 0)
 			close_listener(-1, 0, w);
 	}
-	w->drain_deadline_us = now_us() + (uint64_t)w->cfg->shutdown_timeout * 1000000u;
+	w->drain_deadline_us = mono_us() + (uint64_t)w->loop.cfg->shutdown_timeout * 1000000u;
 	struct timeval tv = {0, 20000};
 	event_add(w->drain_ev, &tv);
 	on_drain(-1, 0, w);
@@ -419,7 +352,7 @@ static int worker_init(struct worker *w, int fd)
 		return -1;
 	/* Bodies above the limit are answered with a JSON 413 by on_request; far larger ones are
 	 * refused by evhttp itself (its own 413) before they are read into memory. */
-	evhttp_set_max_body_size(w->http, (ev_ssize_t)(w->cfg->max_body * 4));
+	evhttp_set_max_body_size(w->http, (ev_ssize_t)(w->loop.cfg->max_body * 4));
 	evhttp_set_max_headers_size(w->http, 16 * 1024);
 	evhttp_set_timeout(w->http, 30);
 	/* Every method reaches the router: those libevent knows get 405 with Allow (or 404), so TRACE and
@@ -430,7 +363,7 @@ static int worker_init(struct worker *w, int fd)
 						    EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | METHOD_UNKNOWN);
 	evhttp_set_default_content_type(w->http, "application/json");
 	evhttp_set_gencb(w->http, on_request, w);
-	if (!(w->intake = intake_new(w->cfg, tls_ctx)))
+	if (!(w->intake = intake_new(w->loop.cfg, tls_ctx)))
 		return -1;
 	evhttp_set_bevcb(w->http, intake_bev, w->intake);
 	w->listen_fd = dup(fd);
@@ -451,17 +384,20 @@ static int worker_init(struct worker *w, int fd)
 	w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain, w);
 	if (!w->stop_ev || !w->drain_ev || event_add(w->stop_ev, NULL) != 0)
 		return -1;
-	w->db = db_pool_new(w->base, w->cfg->database_url, w->cfg->db_pool, w->cfg->db_timeout_ms);
-	if (!w->db)
+	w->loop.db = db_pool_new(w->base, w->loop.cfg->database_url, w->loop.cfg->db_pool, w->loop.cfg->db_timeout_ms);
+	if (!w->loop.db)
 		return -1;
 	w->actx = calloc(w->nactive ? w->nactive : 1, sizeof *w->actx);
-	if (!w->actx)
+	w->loop.adapters = calloc(w->nactive ? w->nactive : 1, sizeof *w->loop.adapters);
+	if (!w->actx || !w->loop.adapters)
 		return -1;
+	w->loop.nadapters = w->nactive;
 	for (size_t i = 0; i < w->nactive; i++) {
 		struct adapter_ctx *ac = &w->actx[i];
+		w->loop.adapters[i] = (struct loop_adapter){w->active[i], ac};
 		ac->adapter = w->active[i];
 		ac->base = w->base;
-		ac->cfg = w->cfg;
+		ac->cfg = w->loop.cfg;
 		char err[256] = "";
 		if (ac->adapter->init && ac->adapter->init(ac, err) != 0) {
 			fprintf(stderr, "gatewayd: adapter %s: %s\n", ac->adapter->name, err);
@@ -469,8 +405,8 @@ static int worker_init(struct worker *w, int fd)
 			return -2;
 		}
 	}
-	if (w->idx == 0 && w->cfg->janitor_interval > 0 &&
-	    !(w->janitor = janitor_start(w->base, w->db, w->cfg, w->actx, w->nactive)))
+	if (w->idx == 0 && w->loop.cfg->janitor_interval > 0 &&
+	    !(w->janitor = janitor_start(w->base, w->loop.db, w->loop.cfg, w->actx, w->nactive)))
 		return -1;
 	unsigned char seed[8];
 	if (RAND_bytes(seed, sizeof seed) != 1)
@@ -486,8 +422,9 @@ static void worker_free(struct worker *w)
 		if (w->actx[i].adapter && w->actx[i].adapter->fini)
 			w->actx[i].adapter->fini(&w->actx[i]);
 	free(w->actx);
-	if (w->db)
-		db_pool_free(w->db);
+	free(w->loop.adapters);
+	if (w->loop.db)
+		db_pool_free(w->loop.db);
 	if (w->http)
 		evhttp_free(w->http);
 	intake_free(w->intake);
@@ -570,7 +507,7 @@ int server_run(const struct config *cfg, const struct route *routes, size_t nrou
 	int started = 0;
 	for (int i = 0; i < cfg->threads; i++) {
 		ws[i].idx = i;
-		ws[i].cfg = cfg;
+		ws[i].loop.cfg = cfg;
 		ws[i].routes = routes;
 		ws[i].nroutes = nroutes;
 		ws[i].active = active;

@@ -24,15 +24,4 @@ struct server_sidecar {
 };
 extern struct server_sidecar server_sidecar;
 
-/* Called by http.c just before a reply is handed to evhttp (shutdown waits until it is written). */
-void server_reply_sending(struct req *r);
-/* Called by http.c when a request has been answered. */
-void server_request_done(struct req *r, int status);
-/* True while the worker is draining (replies then say Connection: close). */
-int server_draining(const struct worker *w);
-struct db_pool *server_db(const struct worker *w);
-const struct config *server_config(const struct worker *w);
-size_t server_max_body(const struct worker *w);
-struct adapter_ctx *server_adapter_ctx(const struct worker *w, const struct adapter *a);
-
 #endif

@@ -31,6 +31,36 @@ import harness  # noqa: E402
 from harness import Gateway, Postgres, Suite, gatewayd  # noqa: E402,F401
 
 
+class Ctx:
+    """What a chaos suite's prepare() started: c.gw (a Gateway), c.smtp, c.world, set as it goes."""
+
+
+def teardown(c):
+    """Stops what prepare() started, whatever it got to: the gateway, then the mail server, then
+    the database of the world."""
+    if c:
+        if getattr(c, "gw", None):
+            c.gw.stop()
+        if getattr(c, "smtp", None):
+            c.smtp.stop()
+        if getattr(c, "world", None):
+            c.world.destroy()
+
+
+def run_suite(suite, prepare):
+    """Runs the suite's tests on what prepare(c) starts, and stops all of it at the end, also when
+    prepare fails half-way."""
+    def setup():
+        c = Ctx()
+        try:
+            prepare(c)
+            return c
+        except BaseException:
+            teardown(c)
+            raise
+    suite.run(setup, teardown)
+
+
 def scale():
     s = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("CHAOS_SCALE", "short")
     if s not in ("short", "full"):

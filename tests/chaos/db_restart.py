@@ -14,8 +14,8 @@ import threading
 import time
 import uuid
 
-from chaos_lib import (Conn, Feed, Gateway, Stats, Suite, World, fig, ms, pct, scale, send_until_acknowledged,
-                       verify_books)
+from chaos_lib import (Conn, Feed, Gateway, Stats, Suite, World, fig, ms, pct, run_suite, scale,
+                       send_until_acknowledged, verify_books)
 
 SCALE = scale()
 OUTAGES = {"short": [3.0], "full": [2.0, 5.0, 8.0, 4.0]}[SCALE]
@@ -26,19 +26,6 @@ suite = Suite()
 test = suite.test
 
 
-class Ctx:
-    pass
-
-
-def setup():
-    c = Ctx()
-    try:
-        return prepare(c)
-    except BaseException:
-        teardown(c)
-        raise
-
-
 def prepare(c):
     c.world = World(accounts=10)
     c.gw = Gateway(c.world.url, GATEWAY_THREADS=2, GATEWAY_DB_POOL=4, GATEWAY_DB_TIMEOUT_MS=1000,
@@ -47,12 +34,6 @@ def prepare(c):
     return c
 
 
-def teardown(c):
-    if c:
-        if getattr(c, "gw", None):
-            c.gw.stop()
-        if getattr(c, "world", None):
-            c.world.destroy()
 
 
 class Poller(threading.Thread):
@@ -258,4 +239,4 @@ def probe(port):
 
 
 if __name__ == "__main__":
-    suite.run(setup, teardown)
+    run_suite(suite, prepare)

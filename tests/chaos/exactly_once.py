@@ -12,8 +12,8 @@ import random
 import threading
 import time
 
-from chaos_lib import (Conn, Gateway, Stats, Suite, Txn, World, build_request, classify, fig, ms, pct, run_load,
-                       scale, make_txns, verify_books, work_items)
+from chaos_lib import (Conn, Gateway, Stats, Suite, Txn, World, build_request, classify, fig, make_txns, ms,
+                       pct, run_load, run_suite, scale, verify_books, work_items)
 
 SCALE = scale()
 DISTINCT = {"short": 2000, "full": 20000}[SCALE]
@@ -25,19 +25,6 @@ suite = Suite()
 test = suite.test
 
 
-class Ctx:
-    pass
-
-
-def setup():
-    c = Ctx()
-    try:
-        return prepare(c)
-    except BaseException:
-        teardown(c)
-        raise
-
-
 def prepare(c):
     c.world = World(accounts=ACCOUNTS)
     c.gw = Gateway(c.world.url, GATEWAY_THREADS=2, GATEWAY_DB_POOL=6, GATEWAY_LOG_LEVEL="warn")
@@ -47,12 +34,6 @@ def prepare(c):
     return c
 
 
-def teardown(c):
-    if c:
-        if getattr(c, "gw", None):
-            c.gw.stop()
-        if getattr(c, "world", None):
-            c.world.destroy()
 
 
 @test
@@ -151,4 +132,4 @@ def test_one_transaction_sent_by_many_clients_at_once_books_once(c):
 
 
 if __name__ == "__main__":
-    suite.run(setup, teardown)
+    run_suite(suite, prepare)

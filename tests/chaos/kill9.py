@@ -12,8 +12,8 @@ import signal
 import threading
 import time
 
-from chaos_lib import (Conn, Feed, Gateway, Stats, Suite, Txn, World, fig, ms, pct, scale, send_until_acknowledged,
-                       verify_books, wait_http)
+from chaos_lib import (Conn, Feed, Gateway, Stats, Suite, Txn, World, fig, ms, pct, run_suite, scale,
+                       send_until_acknowledged, verify_books, wait_http)
 
 SCALE = scale()
 KILLS = {"short": 6, "full": 40}[SCALE]
@@ -24,19 +24,6 @@ suite = Suite()
 test = suite.test
 
 
-class Ctx:
-    pass
-
-
-def setup():
-    c = Ctx()
-    try:
-        return prepare(c)
-    except BaseException:
-        teardown(c)
-        raise
-
-
 def prepare(c):
     c.world = World(accounts=ACCOUNTS)
     c.gw = Gateway(c.world.url, GATEWAY_THREADS=2, GATEWAY_DB_POOL=4, GATEWAY_LOG_LEVEL="warn",
@@ -45,12 +32,6 @@ def prepare(c):
     return c
 
 
-def teardown(c):
-    if c:
-        if getattr(c, "gw", None):
-            c.gw.stop()
-        if getattr(c, "world", None):
-            c.world.destroy()
 
 
 @test
@@ -131,4 +112,4 @@ def test_restart_after_the_storm_is_clean(c):
 
 
 if __name__ == "__main__":
-    suite.run(setup, teardown)
+    run_suite(suite, prepare)

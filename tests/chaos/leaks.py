@@ -26,7 +26,8 @@ import sys
 import time
 import urllib.parse
 
-from chaos_lib import (Conn, Gateway, Suite, Txn, World, build_request, classify, fig, harness, scale)
+from chaos_lib import (Conn, Gateway, Suite, Txn, World, build_request, classify, fig, harness, run_suite,
+                       scale)
 from smtp_server import SMTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hostile"))
@@ -56,10 +57,6 @@ def tools():
     if TOOL == "both" or SCALE == "full":
         return ["asan", "valgrind"]
     return ["asan"] if is_sanitized(harness.GATEWAYD) else ["valgrind"]
-
-
-class Ctx:
-    pass
 
 
 class ToolGateway(Gateway):
@@ -97,24 +94,10 @@ def rss_kb(pid):
     return 0
 
 
-def setup():
-    c = Ctx()
-    try:
-        c.world = World(accounts=6)
-        c.world.sql("UPDATE accounts SET email = 'acc@example.com'")
-        c.smtp = SMTPServer().start()
-        return c
-    except BaseException:
-        teardown(c)
-        raise
-
-
-def teardown(c):
-    if c:
-        if getattr(c, "smtp", None):
-            c.smtp.stop()
-        if getattr(c, "world", None):
-            c.world.destroy()
+def prepare(c):
+    c.world = World(accounts=6)
+    c.world.sql("UPDATE accounts SET email = 'acc@example.com'")
+    c.smtp = SMTPServer().start()
 
 
 class Load:
@@ -353,4 +336,4 @@ def test_no_leak_under_load(c):
 
 
 if __name__ == "__main__":
-    suite.run(setup, teardown)
+    run_suite(suite, prepare)

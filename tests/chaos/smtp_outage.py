@@ -13,8 +13,8 @@ import socket
 import threading
 import time
 
-from chaos_lib import (Conn, Feed, Gateway, Stats, Suite, World, fig, ms, pct, scale, send_until_acknowledged,
-                       verify_books)
+from chaos_lib import (Conn, Feed, Gateway, Stats, Suite, World, fig, ms, pct, run_suite, scale,
+                       send_until_acknowledged, verify_books)
 from smtp_server import SMTPServer
 
 SCALE = scale()
@@ -116,19 +116,6 @@ class SlowSMTP:
                 s.close()
 
 
-class Ctx:
-    pass
-
-
-def setup():
-    c = Ctx()
-    try:
-        return prepare(c)
-    except BaseException:
-        teardown(c)
-        raise
-
-
 def prepare(c):
     c.world = World(accounts=10)
     c.smtp_port = SMTPServer().port
@@ -141,14 +128,6 @@ def prepare(c):
     return c
 
 
-def teardown(c):
-    if c:
-        if getattr(c, "gw", None):
-            c.gw.stop()
-        if getattr(c, "smtp", None):
-            c.smtp.stop()
-        if getattr(c, "world", None):
-            c.world.destroy()
 
 
 def pending_mail(c):
@@ -235,4 +214,4 @@ def test_mail_outage_and_slow_mail_do_not_slow_payments_and_lose_no_receipt(c):
 
 
 if __name__ == "__main__":
-    suite.run(setup, teardown)
+    run_suite(suite, prepare)

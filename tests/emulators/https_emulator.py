@@ -3,6 +3,7 @@
 with keep-alive, a thread per connection, counters of connections and requests, and injectable
 faults — answer 500, or take the request and answer only after a delay (the answer is "lost" for a
 client with a shorter timeout). Standard library only; shares no code with the gateway."""
+import http.client
 import http.server
 import json
 import socket
@@ -139,3 +140,31 @@ class Emulator:
 
     def error_500(self):
         return {"error": "internal"}
+
+    @staticmethod
+    def call_back(url, method="POST", body=None, content_type=None):
+        """Calls the merchant back (a notification / callback over plain HTTP on loopback): the
+        HTTP status of its answer. A GET sends body (a query string) in the URL."""
+        u = urllib.parse.urlsplit(url)
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+        try:
+            if method == "GET":
+                c.request("GET", u.path + ("?" + body if body else ""))
+            else:
+                c.request(method, u.path, body, {"Content-Type": content_type} if content_type else {})
+            r = c.getresponse()
+            r.read()
+            return r.status
+        finally:
+            c.close()
+
+    @classmethod
+    def serve_main(cls, parser, make):
+        """Command-line use: parser gets --cert/--key (and the subclass's options), make(args) builds
+        the emulator; it then serves until interrupted."""
+        parser.add_argument("--cert", required=True)
+        parser.add_argument("--key", required=True)
+        a = parser.parse_args()
+        em = make(a)
+        print("%s on %s" % (cls.__name__, em.base), flush=True)
+        em.httpd.serve_forever()

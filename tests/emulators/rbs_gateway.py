@@ -15,7 +15,6 @@ Standard library only; shares no code with the gateway. Run standalone:
 import argparse
 import hashlib
 import hmac
-import http.client
 import time
 import urllib.parse
 import uuid
@@ -172,19 +171,8 @@ class RbsGateway(Emulator):
             params["checksum"] = checksum(params, k)
         if forge is not None:
             params["checksum"] = forge
-        u = urllib.parse.urlsplit(target)
-        c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
-        q = urllib.parse.urlencode(params)
-        try:
-            if method == "GET":
-                c.request("GET", u.path + "?" + q)
-            else:
-                c.request("POST", u.path, q, {"Content-Type": "application/x-www-form-urlencoded"})
-            r = c.getresponse()
-            r.read()
-            status_code = r.status
-        finally:
-            c.close()
+        status_code = self.call_back(target, method, urllib.parse.urlencode(params),
+                                     "application/x-www-form-urlencoded")
         with self.lock:
             self.callbacks.append((target, params, status_code))
         return status_code
@@ -192,16 +180,11 @@ class RbsGateway(Emulator):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cert", required=True)
-    ap.add_argument("--key", required=True)
     ap.add_argument("--port", type=int, default=8443)
     ap.add_argument("--user", default="merchant-api")
     ap.add_argument("--password", default="secret-pass")
     ap.add_argument("--callback-key")
-    a = ap.parse_args()
-    em = RbsGateway(a.cert, a.key, a.user, a.password, a.callback_key, a.port)
-    print("RBS emulator on", em.base, flush=True)
-    em.httpd.serve_forever()
+    RbsGateway.serve_main(ap, lambda a: RbsGateway(a.cert, a.key, a.user, a.password, a.callback_key, a.port))
 
 
 if __name__ == "__main__":

@@ -10,89 +10,34 @@ Standard library only; shares no code with the gateway. Usable as a module (Sber
     sber_online.py ... payment 12345 200.00 --pay-id 77001
 """
 import argparse
-import base64
-import http.client
-import socket
 import sys
 import time
-import urllib.parse
 import uuid
-import xml.etree.ElementTree as ET
+
+from xml_agent import ProtocolError, XmlAgent
 
 
-class ProtocolError(Exception):
-    """The provider's answer is not a valid Sberbank Online response."""
+class SberOnline(XmlAgent):
+    CODE = "CODE"
+    NON_FATAL = (1,)
 
-
-class SberOnline:
     def __init__(self, url, login, password, timeout=5.0, retries=5, retry_delay=0.2, upper=True):
-        u = urllib.parse.urlsplit(url)
-        self.host, self.port, self.path = u.hostname, u.port or 80, u.path
-        self.auth = "Basic " + base64.b64encode(("%s:%s" % (login, password)).encode()).decode()
-        self.timeout, self.retries, self.retry_delay, self.upper = timeout, retries, retry_delay, upper
-        self.attempts = []
-        self.observer = None        # observer(method, target, status, headers, body) sees every answer
+        super().__init__(url, login, password, timeout, retries, retry_delay)
+        self.upper = upper
 
     @staticmethod
     def pay_date(t=None):
         return time.strftime("%d.%m.%Y_%H:%M:%S", time.localtime(t))
 
-    def _once(self, params):
-        c = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        try:
-            target = self.path + "?" + urllib.parse.urlencode(params)
-            c.request("GET", target, headers={"Authorization": self.auth})
-            r = c.getresponse()
-            data = r.read()
-            if self.observer:
-                self.observer("GET", target, r.status, dict((k.lower(), v) for k, v in r.getheaders()), data)
-            return r.status, r.getheader("Content-Type", ""), data
-        finally:
-            c.close()
-
-    @staticmethod
-    def parse(status, ctype, data):
-        if not ctype.startswith("text/xml"):
-            raise ProtocolError("Content-Type %r is not text/xml" % ctype)
-        try:
-            root = ET.fromstring(data)
-        except ET.ParseError as e:
-            raise ProtocolError("not XML: %s: %r" % (e, data[:200]))
-        if root.tag != "response":
-            raise ProtocolError("root element is %r" % root.tag)
-        out = {"http_status": status, "raw": data}
-        for child in root:
-            out[child.tag] = child.text or ""
+    @classmethod
+    def check_answer(cls, out, data):
         if not out.get("CODE", "").isdigit() or "MESSAGE" not in out:
             raise ProtocolError("no numeric CODE / MESSAGE: %r" % data[:200])
-        out["CODE"] = int(out["CODE"])
-        return out
 
     def request(self, params, retry=True):
         if not self.upper:
             params = {k.lower(): v for k, v in params.items()}
-        tries = 1 + (self.retries if retry else 0)
-        last = None
-        for i in range(tries):
-            try:
-                status, ctype, data = self._once(params)
-            except (socket.timeout, TimeoutError) as e:
-                self.attempts.append("timeout")
-                last = e
-            except (ConnectionError, http.client.HTTPException, OSError) as e:
-                self.attempts.append("error")
-                last = e
-            else:
-                resp = self.parse(status, ctype, data)
-                self.attempts.append(resp["CODE"])
-                if resp["CODE"] != 1 or i == tries - 1:
-                    return resp
-                last = None
-            if i < tries - 1:
-                time.sleep(self.retry_delay)
-        if last is not None:
-            raise last
-        raise AssertionError("unreachable")
+        return super().request(params, retry)
 
     def check(self, account, retry=True, **extra):
         p = {"ACTION": "check", "ACCOUNT": account}

@@ -16,10 +16,8 @@ Standard library only; shares no code with the gateway. Run standalone:
 import argparse
 import base64
 import datetime
-import http.client
 import json
 import re
-import urllib.parse
 import uuid
 
 from https_emulator import Emulator
@@ -182,15 +180,7 @@ class YooKassa(Emulator):
     def notify(self, pid, event, obj=None, url=None):
         with self.lock:
             doc = {"type": "notification", "event": event, "object": obj or self.view(self.payments[pid])}
-        u = urllib.parse.urlsplit(url or self.notify_url)
-        c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
-        try:
-            c.request("POST", u.path, json.dumps(doc).encode(), {"Content-Type": "application/json"})
-            r = c.getresponse()
-            r.read()
-            status = r.status
-        finally:
-            c.close()
+        status = self.call_back(url or self.notify_url, "POST", json.dumps(doc).encode(), "application/json")
         with self.lock:
             self.notified.append((event, pid, status))
         return status
@@ -198,16 +188,11 @@ class YooKassa(Emulator):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cert", required=True)
-    ap.add_argument("--key", required=True)
     ap.add_argument("--port", type=int, default=8444)
     ap.add_argument("--shop-id", default="100500")
     ap.add_argument("--secret", default="test_secret_key")
     ap.add_argument("--notify-url")
-    a = ap.parse_args()
-    em = YooKassa(a.cert, a.key, a.shop_id, a.secret, a.notify_url, a.port)
-    print("YooKassa emulator on", em.base + "/v3", flush=True)
-    em.httpd.serve_forever()
+    YooKassa.serve_main(ap, lambda a: YooKassa(a.cert, a.key, a.shop_id, a.secret, a.notify_url, a.port))
 
 
 if __name__ == "__main__":
