@@ -31,7 +31,7 @@ UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/tes
 FUZZERS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all run test asan unit fuzz fuzz-build bench chaos clean deps FORCE
+.PHONY: all run test asan unit fuzz fuzz-build bench chaos analyze clean deps FORCE
 all: $(BUILD)/gatewayd
 
 deps:
@@ -93,6 +93,12 @@ chaos:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all
 	@BUILD=$(BUILD) tests/chaos/run.sh full
+
+# The clang static analyzer over the whole build, shellcheck over the scripts, no call loops between
+# source files; any report fails (make test runs it as the suite "analyze").
+analyze:
+	@deploy/dev/deps.sh test
+	@tests/analyze/run.sh
 
 bench:
 	@deploy/dev/deps.sh test

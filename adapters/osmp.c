@@ -49,7 +49,6 @@ struct osmp_req {
 	int64_t sum;
 	char sum_text[MONEY_BUFSZ];
 	char prv_txn[24];
-	int64_t min_amount, max_amount;  /* the partner's limits */
 };
 
 /* Answers and frees o. */
@@ -70,8 +69,8 @@ static void osmp_answer(struct osmp_req *o, int http_status, int result, const c
 		xml_raw(&x, "<fields><field1 name=\"fio\">");
 		xml_text(&x, acc->masked_name);
 		xml_raw(&x, "</field1><field2 name=\"rec_sum\">");
-		xml_text(&x, money_format(accounts_recommended_amount(acc->balance, acc->monthly_fee, o->min_amount,
-								      o->max_amount), rec));
+		xml_text(&x, money_format(accounts_recommended_amount(acc->balance, acc->monthly_fee, o->t.min_amount,
+								      o->t.max_amount), rec));
 		xml_raw(&x, "</field2></fields>");
 	}
 	struct req *r = o->t.r;
@@ -183,17 +182,14 @@ static int osmp_validate(struct osmp_req *o, const struct partner *p, char when[
 /* Runs the command; answers on every path. */
 static void osmp_run(struct osmp_req *o, const struct partner *p)
 {
-	struct req *r = o->t.r;
-	char when[20], msg[128];
+	char when[20] = "", msg[128];
 	int refuse = osmp_validate(o, p, when, msg);
 	if (refuse) {
 		osmp_answer(o, 200, refuse, msg, NULL);
 		return;
 	}
-	o->min_amount = p->min_amount;
-	o->max_amount = p->max_amount;
 	if (o->t.cmd == CMD_CHECK) {
-		booking_check_account(req_db(r), o->account, NULL, on_checked, o);
+		term_check(&o->t, p, o->account, on_checked);
 		return;
 	}
 	struct jsonw raw;
@@ -207,19 +203,7 @@ static void osmp_run(struct osmp_req *o, const struct partner *p)
 	jw_str(&raw, "txn_date", *when ? when : NULL);
 	jw_obj_end(&raw);
 	size_t raw_len;
-	const char *raw_text = jw_text(&raw, &raw_len);
-	struct cash_payment in = {
-		.channel = "terminal",
-		.adapter = ADAPTER_NAME,
-		.partner_id = p->id,
-		.txn_id = o->txn_id,
-		.contract = o->account,
-		.amount = o->sum,
-		.provider_time = *when ? when : NULL,
-		.tz = req_config(r)->partner_tz,
-		.raw = raw_text,
-	};
-	booking_book_cash(req_db(r), &in, on_paid, o);
+	term_book(&o->t, p, ADAPTER_NAME, o->txn_id, o->account, o->sum, when, jw_text(&raw, &raw_len), on_paid);
 	jw_free(&raw);
 }
 

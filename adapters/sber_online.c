@@ -45,7 +45,6 @@ struct sber_req {
 	char account[IDENT_CONTRACT_BUFSZ];
 	char pay_id[PAY_ID_MAX + 1];
 	int64_t amount;
-	int64_t min_amount, max_amount;  /* the partner's limits */
 };
 
 /* What goes into an answer besides CODE and MESSAGE. */
@@ -68,7 +67,7 @@ static void sber_answer(struct sber_req *s, int http_status, int code, const cha
 		xml_elem(&x, "ADDRESS", "");
 		xml_elem(&x, "BALANCE", money_format(ex->acc->balance, m));
 		xml_elem(&x, "REC_SUM", money_format(accounts_recommended_amount(ex->acc->balance, ex->acc->monthly_fee,
-										 s->min_amount, s->max_amount), m));
+										 s->t.min_amount, s->t.max_amount), m));
 		snprintf(info, sizeof info, "Лицевой счёт %s", ex->acc->contract);
 		xml_elem(&x, "INFO", info);
 	}
@@ -169,35 +168,21 @@ static int sber_validate(struct sber_req *s, const struct partner *p, char when[
 
 static void sber_run(struct sber_req *s, const struct partner *p)
 {
-	struct req *r = s->t.r;
 	char when[20] = "", msg[128];
 	int refuse = sber_validate(s, p, when, msg);
 	if (refuse) {
 		sber_answer(s, 200, refuse, msg, NULL);
 		return;
 	}
-	s->min_amount = p->min_amount;
-	s->max_amount = p->max_amount;
 	if (s->t.cmd == ACT_CHECK) {
-		booking_check_account(req_db(r), s->account, NULL, on_checked, s);
+		term_check(&s->t, p, s->account, on_checked);
 		return;
 	}
 	json_t *raw = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "protocol", "sber-online", "partner", p->name, "action",
 				"payment", "pay_id", s->pay_id, "account", s->account, "pay_date", when);
 	char *raw_text = raw ? json_dumps(raw, JSON_COMPACT) : NULL;
 	json_decref(raw);
-	struct cash_payment in = {
-		.channel = "terminal",
-		.adapter = ADAPTER_NAME,
-		.partner_id = p->id,
-		.txn_id = s->pay_id,
-		.contract = s->account,
-		.amount = s->amount,
-		.provider_time = when,
-		.tz = req_config(r)->partner_tz,
-		.raw = raw_text,
-	};
-	booking_book_cash(req_db(r), &in, on_paid, s);
+	term_book(&s->t, p, ADAPTER_NAME, s->pay_id, s->account, s->amount, when, raw_text, on_paid);
 	free(raw_text);
 }
 

@@ -11,6 +11,7 @@
 #include <event2/http.h>
 #include <openssl/crypto.h>
 
+#include "config.h"
 #include "ident.h"
 #include "log.h"
 #include "metrics.h"
@@ -308,6 +309,32 @@ void term_req_free(struct term_req *t)
 {
 	term_form_free(&t->form);
 	free(t);
+}
+
+void term_check(struct term_req *t, const struct partner *p, const char *account, cash_account_cb done)
+{
+	t->min_amount = p->min_amount;
+	t->max_amount = p->max_amount;
+	booking_check_account(req_db(t->r), account, NULL, done, t);
+}
+
+void term_book(struct term_req *t, const struct partner *p, const char *adapter, const char *txn_id,
+	       const char *account, int64_t amount, const char *when, const char *raw, cash_cb done)
+{
+	t->min_amount = p->min_amount;
+	t->max_amount = p->max_amount;
+	struct cash_payment in = {
+		.channel = "terminal",
+		.adapter = adapter,
+		.partner_id = p->id,
+		.txn_id = txn_id,
+		.contract = account,
+		.amount = amount,
+		.provider_time = when && *when ? when : NULL,
+		.tz = req_config(t->r)->partner_tz,
+		.raw = raw,
+	};
+	booking_book_cash(req_db(t->r), &in, done, t);
 }
 
 int term_refuse(char msg[128], int code, const char *fmt, ...)

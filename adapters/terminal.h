@@ -10,6 +10,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "adapter.h"
+#include "booking.h"
 #include "partners.h"
 
 /* Per-loop state of a terminal adapter (ctx->state). */
@@ -41,6 +42,7 @@ struct term_req {
 	struct term_form form;
 	bool form_ok;             /* the form decoded */
 	int cmd;                  /* 1 + the index of the command in the protocol's list; 0 = unknown or absent */
+	int64_t min_amount, max_amount;   /* the partner's limits (term_check / term_book set them) */
 };
 
 /* A zeroed request struct of size bytes (starting with struct term_req) for r: the form decoded and
@@ -48,6 +50,14 @@ struct term_req {
  * among cmds (NULL-terminated). Out of memory: 503 answered, NULL. Freed with term_req_free. */
 void *term_req_new(struct req *r, size_t size, const char *cmd_param, bool nocase, const char *const *cmds);
 void term_req_free(struct term_req *t);
+
+/* A form protocol's check of an account for partner p (its limits noted in t). */
+void term_check(struct term_req *t, const struct partner *p, const char *account, cash_account_cb done);
+/* A form protocol's payment for partner p booked on the terminal channel: the partner's txn id, the
+ * account, kopecks, the terminal's time (YYYY-MM-DD HH:MM:SS, "" when not given) and the protocol's
+ * message as JSON text for the payment's events. done(arg = t) once. */
+void term_book(struct term_req *t, const struct partner *p, const char *adapter, const char *txn_id,
+	       const char *account, int64_t amount, const char *when, const char *raw, cash_cb done);
 
 /* ---- XML answers ------------------------------------------------------------------------------ */
 

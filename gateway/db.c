@@ -15,7 +15,12 @@
  * connection that is still broken is not given a query while a good one exists. When queries wait
  * and no connection is up or on its way, one is connected at once instead of after its backoff (at
  * most every BACKOFF_MIN_MS, or at once when another pool has just connected): the database may be
- * back, and a loop that says "unreachable" while its neighbour serves makes readiness flap. */
+ * back, and a loop that says "unreachable" while its neighbour serves makes readiness flap.
+ *
+ * Why one file of ~900 lines: the queue, the connections and the pipeline groups are one state
+ * machine — a connection's events re-run the queue and the queue drives the connections. Split in
+ * two, the halves would call each other in a loop (or through callbacks on the hottest path of every
+ * request); kept whole, each transition stays one plain function call that can be read in order. */
 #include "db.h"
 
 #include <errno.h>

@@ -11,12 +11,12 @@ tmp=$out.tmp
 	echo '#include "embedded.h"'
 	i=0
 	for f in "$@"; do
-		echo "static const unsigned char ${sym}_$i[] = {"
+		echo "static const unsigned char ${sym}_${i}[] = {"
 		od -An -v -tx1 "$f" | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'
 		echo '0};'
 		i=$((i + 1))
 	done
-	echo "const struct embedded_file $sym[] = {"
+	echo "const struct embedded_file ${sym}[] = {"
 	i=0
 	for f in "$@"; do
 		echo "	{\"$(basename "$f")\", (const char *)${sym}_$i, sizeof ${sym}_$i - 1},"

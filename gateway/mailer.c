@@ -1,6 +1,6 @@
 /* mailer.c — the receipt mailer threads. Each thread owns one blocking PostgreSQL connection (which
- * also LISTENs on "receipts") and one libcurl handle (kept between mails, so the SMTP connection is
- * reused). A cycle: give back claims whose lease expired, claim a batch of due receipts (state
+ * also LISTENs on "receipts") and one mail sender (mail_send.c: a libcurl handle kept between mails,
+ * so the SMTP connection is reused). A cycle: give back claims whose lease expired, claim a batch of due receipts (state
  * pending -> sending, attempts + 1, next_attempt_at = lease end) with FOR UPDATE SKIP LOCKED in one
  * autocommit statement, deliver each, record the outcome (sent / pending again with a backoff /
  * failed), then sleep in poll() on the connection's socket and a stop pipe until a NOTIFY, the next
@@ -23,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <libpq-fe.h>
 #include <openssl/rand.h>
 
@@ -32,6 +31,7 @@
 #include "db.h"
 #include "ident.h"
 #include "log.h"
+#include "mail_send.h"
 #include "metrics.h"
 #include "receipt_render.h"
 #include "receipts.h"
@@ -41,18 +41,13 @@
 #define GAUGES_EVERY_MS 5000     /* how often thread 0 refreshes the outbox gauges */
 #define DB_RETRY_MAX_MS 30000    /* longest wait between reconnects */
 
-enum outcome { OUT_SENT, OUT_RETRY, OUT_FAILED };
-
 struct mailer {
 	const struct config *cfg;
 	int idx;
 	pthread_t thread;
 	bool started;
 	PGconn *pg;
-	CURL *curl;
-	char errbuf[CURL_ERROR_SIZE];
-	char reply[256];          /* the SMTP server's last 4xx/5xx reply of this transfer */
-	char safe_err[CURL_ERROR_SIZE];  /* libcurl's own message: never quotes the address, so it may be logged */
+	struct mail_sender *send;
 	long long lease_ms;
 	uint64_t gauges_at;
 };
@@ -64,9 +59,7 @@ static struct {
 	_Atomic uint64_t hard_stop_ms;   /* after this (monotonic ms), a running transfer is aborted */
 	int n;
 	struct mailer *m;
-	bool curl_ready;
-	bool file_mode;
-	char dir[PATH_MAX];
+	bool send_ready;
 	int64_t shown_pending, shown_failed;   /* gauge values published by thread 0 */
 } g = {.pipe = {-1, -1}};
 
@@ -226,217 +219,30 @@ static void record(struct mailer *m, const struct receipt *rc, const char *sql, 
 	}
 }
 
-/* ---- delivery ---------------------------------------------------------------------------- */
-
-struct upload {
-	const char *data;
-	size_t len, off;
-};
-
-static size_t on_read(char *buf, size_t size, size_t nmemb, void *arg)
-{
-	struct upload *u = arg;
-	size_t n = size * nmemb, left = u->len - u->off;
-	if (n > left)
-		n = left;
-	memcpy(buf, u->data + u->off, n);
-	u->off += n;
-	return n;
-}
-
-/* Aborts a transfer only once the shutdown grace period is over. */
-static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-	(void)arg, (void)dt, (void)dn, (void)ut, (void)un;
-	uint64_t hard = atomic_load(&g.hard_stop_ms);
-	return hard && mono_ms() > hard;
-}
-
-/* Keeps the server's last error reply ("550 5.1.1 …") for last_error; nothing else is looked at
- * (the outgoing side carries AUTH credentials). */
-static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
-{
-	(void)h;
-	struct mailer *m = arg;
-	if (type != CURLINFO_HEADER_IN || size < 3 || (data[0] != '4' && data[0] != '5'))
-		return 0;
-	size_t n = size < sizeof m->reply - 1 ? size : sizeof m->reply - 1;
-	memcpy(m->reply, data, n);
-	while (n && (m->reply[n - 1] == '\n' || m->reply[n - 1] == '\r'))
-		n--;
-	m->reply[n] = '\0';
-	for (char *p = m->reply; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7F)
-			*p = '?';
-	return 0;
-}
-
-static int smtp_init(struct mailer *m)
-{
-	const struct config *c = m->cfg;
-	CURL *h = curl_easy_init();
-	if (!h)
-		return -1;
-	char from[300];
-	snprintf(from, sizeof from, "<%s>", c->mail_from);
-	long tls = c->mail_starttls == 2 ? (long)CURLUSESSL_ALL : c->mail_starttls == 1 ? (long)CURLUSESSL_TRY
-											: (long)CURLUSESSL_NONE;
-	bool ok = curl_easy_setopt(h, CURLOPT_URL, c->mail_url) == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps") == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_MAIL_FROM, from) == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_USE_SSL, tls) == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_UPLOAD, 1L) == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read) == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->mail_timeout_ms) == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->mail_timeout_ms) == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, m->errbuf) == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress) == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug) == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_DEBUGDATA, m) == CURLE_OK &&
-		  curl_easy_setopt(h, CURLOPT_VERBOSE, 1L) == CURLE_OK;
-	if (ok && c->mail_user)
-		ok = curl_easy_setopt(h, CURLOPT_USERNAME, c->mail_user) == CURLE_OK &&
-		     curl_easy_setopt(h, CURLOPT_PASSWORD, c->mail_password) == CURLE_OK;
-	if (ok && c->mail_ca_file)
-		ok = curl_easy_setopt(h, CURLOPT_CAINFO, c->mail_ca_file) == CURLE_OK;
-	if (!ok) {
-		curl_easy_cleanup(h);
-		return -1;
-	}
-	m->curl = h;
-	return 0;
-}
-
-static enum outcome smtp_send(struct mailer *m, const struct receipt *rc, const char *msg, size_t len, char *err,
-			      size_t errsz)
-{
-	char rcpt[300];
-	snprintf(rcpt, sizeof rcpt, "<%s>", rc->email);
-	struct curl_slist *to = curl_slist_append(NULL, rcpt);
-	if (!to) {
-		snprintf(err, errsz, "out of memory");
-		return OUT_RETRY;
-	}
-	struct upload u = {msg, len, 0};
-	m->errbuf[0] = '\0';
-	m->reply[0] = '\0';
-	curl_easy_setopt(m->curl, CURLOPT_MAIL_RCPT, to);
-	curl_easy_setopt(m->curl, CURLOPT_READDATA, &u);
-	curl_easy_setopt(m->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
-	CURLcode rc_ = curl_easy_perform(m->curl);
-	long code = 0;
-	curl_easy_getinfo(m->curl, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_setopt(m->curl, CURLOPT_MAIL_RCPT, NULL);
-	curl_easy_setopt(m->curl, CURLOPT_READDATA, NULL);
-	curl_slist_free_all(to);
-	if (rc_ == CURLE_OK)
-		return OUT_SENT;
-	const char *what = m->errbuf[0] ? m->errbuf : curl_easy_strerror(rc_);
-	snprintf(m->safe_err, sizeof m->safe_err, "%s", what);
-	if (m->reply[0])
-		snprintf(err, errsz, "%.200s (%.250s)", m->reply, what);
-	else
-		snprintf(err, errsz, "%s", what);
-	/* A 5xx reply is the server's final word on this mail (unknown mailbox, rejected content...).
-	 * Refused credentials are a configuration problem that an operator fixes: keep retrying. */
-	bool permanent = code >= 500 && code <= 599 && rc_ != CURLE_LOGIN_DENIED && rc_ != CURLE_OPERATION_TIMEDOUT &&
-			 rc_ != CURLE_ABORTED_BY_CALLBACK;
-	return permanent ? OUT_FAILED : OUT_RETRY;
-}
-
-/* Writes the mail as DIR/NUMBER.eml (NUMBER.rN.eml for the N-th resend), whole or not at all. */
-static enum outcome file_send(const struct receipt *rc, const char *msg, size_t len, char *err, size_t errsz)
-{
-	char path[PATH_MAX], tmp[PATH_MAX];
-	int pn = rc->resends ? snprintf(path, sizeof path, "%s/%s.r%d.eml", g.dir, rc->number, rc->resends)
-			     : snprintf(path, sizeof path, "%s/%s.eml", g.dir, rc->number);
-	int tn = snprintf(tmp, sizeof tmp, "%s/.%s.%ld.%lld.tmp", g.dir, rc->number, (long)getpid(), rc->id);
-	if (pn < 0 || (size_t)pn >= sizeof path || tn < 0 || (size_t)tn >= sizeof tmp) {
-		snprintf(err, errsz, "the mail directory's path is too long");
-		return OUT_FAILED;
-	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		snprintf(err, errsz, "cannot create a file in %.300s: %.100s", g.dir, strerror(errno));
-		return OUT_RETRY;
-	}
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, msg + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	if (off != len || fsync(fd) != 0) {
-		snprintf(err, errsz, "cannot write %.300s: %.100s", tmp, strerror(errno));
-		close(fd);
-		unlink(tmp);
-		return OUT_RETRY;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		snprintf(err, errsz, "cannot rename to %.300s: %.100s", path, strerror(errno));
-		unlink(tmp);
-		return OUT_RETRY;
-	}
-	return OUT_SENT;
-}
-
-static enum outcome deliver(struct mailer *m, const struct receipt *rc, char *err, size_t errsz)
-{
-	if (!ident_email_valid(rc->email)) {
-		snprintf(err, errsz, "the e-mail address is not valid");
-		return OUT_FAILED;
-	}
-	char seed[33];
-	if (crypto_random_hex(seed, 16) != 0)
-		snprintf(seed, sizeof seed, "%lld", rc->id);
-	struct receipt_mail_opts o = {
-		.from = m->cfg->mail_from,
-		.issuer = m->cfg->receipt_issuer,
-		.public_url = m->cfg->public_url,
-		.boundary_seed = seed,
-		.now = time(NULL),
-	};
-	size_t len = 0;
-	char *msg = receipt_render_mail(rc, &o, &len);
-	if (!msg) {
-		snprintf(err, errsz, "out of memory while rendering the mail");
-		return OUT_RETRY;
-	}
-	enum outcome out = g.file_mode ? file_send(rc, msg, len, err, errsz) : smtp_send(m, rc, msg, len, err, errsz);
-	free(msg);
-	return out;
-}
-
 /* Delivers one claimed receipt and records the outcome. */
 static void process(struct mailer *m, const struct receipt *rc)
 {
 	uint64_t t0 = mono_ms();
 	char err[512] = "";
-	m->safe_err[0] = '\0';
-	enum outcome out = deliver(m, rc, err, sizeof err);
+	const char *loggable = "";
+	enum mail_outcome out = mail_send(m->send, rc, err, sizeof err, &loggable);
 	long long delay = 0;
-	if (out == OUT_RETRY && rc->attempts >= m->cfg->mail_max_attempts) {
+	if (out == MAIL_RETRY && rc->attempts >= m->cfg->mail_max_attempts) {
 		char last[sizeof err];
 		snprintf(last, sizeof last, "%s", err);
 		snprintf(err, sizeof err, "gave up after %d attempts: %.400s", rc->attempts, last);
-		out = OUT_FAILED;
+		out = MAIL_FAILED;
 	}
 	char id[24], att[16], ms[24];
 	snprintf(id, sizeof id, "%lld", rc->id);
 	snprintf(att, sizeof att, "%d", rc->attempts);
 	const char *params[4] = {id, att, NULL, NULL};
 	struct log_line l;
-	if (out == OUT_SENT) {
+	if (out == MAIL_SENT) {
 		log_begin(&l, LOG_INFO, "receipt mailed");
 		metrics_add(M_MAIL_SENT, 1);
 		record(m, rc, sql_sent, params, 2);
-	} else if (out == OUT_RETRY) {
+	} else if (out == MAIL_RETRY) {
 		uint32_t rnd = 0;
 		if (RAND_bytes((unsigned char *)&rnd, sizeof rnd) != 1)
 			rnd = (uint32_t)t0;
@@ -459,9 +265,9 @@ static void process(struct mailer *m, const struct receipt *rc)
 	log_str(&l, "payment", rc->payment_id);
 	log_int(&l, "attempt", rc->attempts);
 	log_int(&l, "ms", (long long)(mono_ms() - t0));
-	if (out != OUT_SENT)
-		log_str(&l, "error", m->safe_err[0] ? m->safe_err : err);
-	if (out == OUT_RETRY)
+	if (out != MAIL_SENT)
+		log_str(&l, "error", loggable[0] ? loggable : err);
+	if (out == MAIL_RETRY)
 		log_int(&l, "retry_in_ms", delay);
 	log_end(&l);
 }
@@ -604,56 +410,18 @@ static void *mailer_main(void *arg)
 
 /* ---- start and stop ------------------------------------------------------------------------ */
 
-/* "file:///var/mail" -> "/var/mail" with %XX decoded; creates it (and missing parents). */
-static int prepare_dir(const char *url)
-{
-	const char *s = url + strlen("file://");
-	size_t o = 0;
-	for (; *s && o + 1 < sizeof g.dir; s++) {
-		unsigned hi, lo;
-		if (s[0] == '%' && s[1] && s[2] && sscanf(s + 1, "%1x%1x", &hi, &lo) == 2) {
-			g.dir[o++] = (char)(hi * 16 + lo);
-			s += 2;
-		} else {
-			g.dir[o++] = *s;
-		}
-	}
-	g.dir[o] = '\0';
-	while (o > 1 && g.dir[o - 1] == '/')
-		g.dir[--o] = '\0';
-	for (char *p = g.dir + 1;; p++) {
-		char c = *p;
-		if (c == '/' || c == '\0') {
-			*p = '\0';
-			int rc = mkdir(g.dir, 0750);
-			*p = c;
-			if (rc != 0 && errno != EEXIST)
-				return -1;
-		}
-		if (!c)
-			break;
-	}
-	return 0;
-}
-
 int mailer_start(const struct config *cfg)
 {
 	g.cfg = cfg;
 	atomic_store(&g.stop, false);
 	atomic_store(&g.hard_stop_ms, 0);
-	g.file_mode = strncmp(cfg->mail_url, "file://", 7) == 0;
 	if (cfg->mail_workers == 0) {
 		log_kv(LOG_INFO, "mailer off on this gateway (GATEWAY_MAIL_WORKERS=0)", NULL);
 		return 0;
 	}
-	if (g.file_mode && prepare_dir(cfg->mail_url) != 0)
-		log_kv(LOG_WARN, "mailer: cannot create the mail directory; mails wait until it exists", "dir", g.dir,
-		       "error", strerror(errno), NULL);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "gatewayd: cannot initialise libcurl\n");
+	if (mail_send_init(cfg) != 0)
 		return -1;
-	}
-	g.curl_ready = true;
+	g.send_ready = true;
 	if (pipe2(g.pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		fprintf(stderr, "gatewayd: mailer: %s\n", strerror(errno));
 		return -1;
@@ -668,7 +436,7 @@ int mailer_start(const struct config *cfg)
 		g.m[i].cfg = cfg;
 		g.m[i].idx = i;
 		g.m[i].lease_ms = (long long)BATCH * cfg->mail_timeout_ms + 60000;
-		if (!g.file_mode && smtp_init(&g.m[i]) != 0) {
+		if (!(g.m[i].send = mail_sender_new(cfg, &g.hard_stop_ms))) {
 			fprintf(stderr, "gatewayd: cannot set up libcurl for GATEWAY_MAIL_URL\n");
 			return -1;
 		}
@@ -693,7 +461,7 @@ int mailer_start(const struct config *cfg)
 	char n[8];
 	snprintf(n, sizeof n, "%d", g.n);
 	log_kv(LOG_INFO, "mailer started", "workers", n, "mode",
-	       g.file_mode ? "file" : strncmp(cfg->mail_url, "smtps://", 8) == 0 ? "smtps" : "smtp", NULL);
+	       strncmp(cfg->mail_url, "file://", 7) == 0 ? "file" : strncmp(cfg->mail_url, "smtps://", 8) == 0 ? "smtps" : "smtp", NULL);
 	return 0;
 }
 
@@ -709,8 +477,7 @@ void mailer_stop(void)
 	for (int i = 0; i < g.n; i++) {
 		if (g.m[i].started)
 			pthread_join(g.m[i].thread, NULL);
-		if (g.m[i].curl)
-			curl_easy_cleanup(g.m[i].curl);
+		mail_sender_free(g.m[i].send);
 	}
 	free(g.m);
 	g.m = NULL;
@@ -720,9 +487,9 @@ void mailer_stop(void)
 			close(g.pipe[i]);
 			g.pipe[i] = -1;
 		}
-	if (g.curl_ready)
-		curl_global_cleanup();
-	g.curl_ready = false;
+	if (g.send_ready)
+		mail_send_cleanup();
+	g.send_ready = false;
 	if (g.cfg)
 		log_kv(LOG_INFO, "mailer stopped", NULL);
 	g.cfg = NULL;

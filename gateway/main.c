@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "migrations.h"
 #include "partner_cli.h"
+#include "reconcile.h"
 #include "routes.h"
 #include "server.h"
 
@@ -133,6 +134,8 @@ int main(int argc, char **argv)
 		rc = migrate_run(cfg.database_url, 0);
 	} else if (strcmp(cmd, "accounts") == 0) {
 		rc = accounts_import(cfg.database_url, argv[3]);
+	} else if (strcmp(cmd, "reconcile") == 0) {
+		rc = reconcile_cli_main(&cfg, argc, argv);
 	} else if (partner_cmd) {
 		rc = partner_cli_main(&cfg, argc, argv);
 	} else {

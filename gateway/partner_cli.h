@@ -3,8 +3,7 @@
  *                              [--min 1.00] [--max 15000.00]
  *   gatewayd partner list | disable NAME | enable NAME | rotate NAME
  *   gatewayd registry --partner NAME --date YYYY-MM-DD
- *   gatewayd reconcile --partner NAME [--date YYYY-MM-DD] FILE.csv
- * Blocking libpq (command line only, never on an event loop). */
+ * (`gatewayd reconcile` is reconcile.h.) Blocking libpq (command line only, never on an event loop). */
 #ifndef GW_PARTNER_CLI_H
 #define GW_PARTNER_CLI_H
 

@@ -72,21 +72,28 @@ static const struct {
 	{"api", "API", "API"},
 };
 
-const char *receipt_channel_name(const char *ch)
+/* The row of channel code ch, or -1 (an unknown code, or none). */
+static int channel_row(const char *ch)
 {
 	for (size_t i = 0; ch && i < sizeof channels / sizeof channels[0]; i++)
 		if (strcmp(channels[i].code, ch) == 0)
-			return channels[i].upper;
-	return "";
+			return (int)i;
+	return -1;
+}
+
+const char *receipt_channel_name(const char *ch)
+{
+	int i = channel_row(ch);
+	return i >= 0 ? channels[i].upper : "";
 }
 
 /* "Наличные, платёжный терминал"; either part may be missing. */
 static void method_line(const struct receipt *rc, char *out, size_t outsz)
 {
 	const char *m = receipt_method_name(rc->method), *c = "";
-	for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++)
-		if (strcmp(channels[i].code, rc->channel) == 0)
-			c = *m ? channels[i].lower : channels[i].upper;
+	int i = channel_row(rc->channel);
+	if (i >= 0)
+		c = *m ? channels[i].lower : channels[i].upper;
 	if (*m && *c)
 		snprintf(out, outsz, "%s, %s", m, c);
 	else

@@ -3,7 +3,7 @@
 #   tests/check_readme.sh           check
 #   tests/check_readme.sh --update  rewrite the table in README.md from the binary
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 want=$("$BUILD/gatewayd" config)
 if [[ ${1:-} == --update ]]; then

@@ -6,7 +6,7 @@
 #   tests/run.sh unit         only suites whose name contains "unit"
 # Environment: BUILD (build directory, default build).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 export BUILD
 filter=${1:-}
@@ -64,6 +64,7 @@ run_suite hostile "$PY" tests/hostile/hostile.py
 run_suite e2e-browser "$PY" tests/e2e/test_e2e.py
 run_suite fuzz-smoke tests/fuzz/run.sh build/fuzz 3
 run_suite openapi-lint tests/lint_openapi.sh
+run_suite analyze tests/analyze/run.sh
 run_suite contract node tests/contract/validate.js "$BUILD/test-logs/contract"
 run_suite readme-config tests/check_readme.sh
 run_suite deploy tests/deploy/run.sh

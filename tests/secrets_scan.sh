@@ -3,7 +3,7 @@
 # in build/test-logs/secrets.list) and no test card number may appear in any gatewayd log, mail or
 # recorded response. TAP output.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 dir=$BUILD/test-logs
 patterns=$(mktemp)

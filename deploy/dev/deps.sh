@@ -5,7 +5,8 @@
 #   deploy/dev/deps.sh build   Debian packages to build and run the gateway
 #   deploy/dev/deps.sh test    build set + test tools (cmocka, clang sanitizers and
 #                              libFuzzer, valgrind, aiosmtpd, jq, wrk, curl, chromium, node/npm,
-#                              systemd-analyze, strace, prometheus, nginx, haproxy)
+#                              systemd-analyze, strace, prometheus, nginx, haproxy,
+#                              scan-build, shellcheck)
 #   deploy/dev/deps.sh npm     npm tools (tests/package.json) into tests/node_modules
 #
 # Debian packages are checked with dpkg-query; only when some are missing does it
@@ -32,6 +33,7 @@ TEST_PKGS=(
     systemd strace procps    # tests/deploy: systemd-analyze verify/security, gatewayd under strace
     prometheus python3-yaml  # tests/deploy: promtool check/test of deploy/monitoring, a live Prometheus
     nginx haproxy            # tests/integration/test_proxy.py: real reverse proxies in front
+    clang-tools shellcheck   # make analyze: scan-build over the build, shellcheck over the scripts
 )
 
 usage() {

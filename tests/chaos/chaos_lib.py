@@ -396,6 +396,25 @@ class Feed:
             return t
 
 
+def feed_clients(port, feed, stats, deadline, n, timeout=10.0, pause=0.0, **send):
+    """n client threads (started) that each take transactions from feed until it is stopped and send
+    every one until it is acknowledged (send_until_acknowledged's keywords in send)."""
+    def client():
+        conn = Conn(port, timeout=timeout)
+        while True:
+            t = feed.next()
+            if t is None:
+                break
+            send_until_acknowledged(conn, t, stats, deadline, **send)
+            if pause:
+                time.sleep(pause)
+        conn.close()
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(n)]
+    for th in threads:
+        th.start()
+    return threads
+
+
 def work_items(txns, rng, zero_pad=True):
     """Every copy of every transaction, shuffled; an OSMP duplicate may carry leading zeros (the same
     transaction to the protocol). Copies of a transaction are kept close so they run concurrently."""

@@ -14,8 +14,8 @@ import threading
 import time
 import uuid
 
-from chaos_lib import (Conn, Feed, Gateway, Stats, Suite, World, fig, ms, pct, run_suite, scale,
-                       send_until_acknowledged, verify_books)
+from chaos_lib import (Feed, Gateway, Stats, Suite, World, feed_clients, fig, ms, pct, run_suite, scale,
+                       verify_books)
 
 SCALE = scale()
 OUTAGES = {"short": [3.0], "full": [2.0, 5.0, 8.0, 4.0]}[SCALE]
@@ -74,22 +74,13 @@ def test_database_restart_under_load(c):
 
     deadline = time.time() + 60 + sum(OUTAGES) * 3
 
-    def client():
-        conn = Conn(c.gw.port, timeout=10.0)
-        while True:
-            t = feed.next()
-            if t is None:
-                break
-            send_until_acknowledged(conn, t, stats, deadline, retry_delay=(0.1, 0.3), on_answer=record)
-            time.sleep(0.01)
-        conn.close()
-
     ready = Poller(c.gw.port, "/readyz")
     contracts = c.world.contracts
     web = Poller(c.gw.port, lambda i: ("/v1/accounts/lookup?contract=%s" % contracts[i % len(contracts)]) if i % 2
                  else "/v1/payments/%s" % uuid.uuid4(), pause=0.1)
-    clients = [threading.Thread(target=client, daemon=True) for _ in range(THREADS)]
-    for th in clients + [ready, web]:
+    clients = feed_clients(c.gw.port, feed, stats, deadline, THREADS, pause=0.01, retry_delay=(0.1, 0.3),
+                           on_answer=record)
+    for th in [ready, web]:
         th.start()
     windows = []           # (t_down, t_up0, t_up)
     try:

@@ -30,8 +30,8 @@ import threading
 import time
 import uuid
 
-from chaos_lib import (Conn, Feed, Gateway, Postgres, Stats, Suite, World, fig, ms, pct, scale,
-                       send_until_acknowledged, verify_books, wait_http)
+from chaos_lib import (Conn, Feed, Gateway, Postgres, Stats, Suite, World, feed_clients, fig, ms, pct, scale,
+                       verify_books, wait_http)
 
 SCALE = scale()
 MODES = {"short": ["sync"], "full": ["sync", "async"]}[SCALE]
@@ -308,18 +308,9 @@ def drive(world, gw, mode):
 
     deadline = time.time() + 180
 
-    def client():
-        conn = Conn(gw.port, timeout=10.0)
-        while True:
-            t = feed.next()
-            if t is None:
-                break
-            send_until_acknowledged(conn, t, stats, deadline, retry_delay=(0.1, 0.3), on_answer=record)
-        conn.close()
-
     web = [WebClient(gw.port, world.contracts, random.Random(i)) for i in range(WEB_THREADS)]
-    clients = [threading.Thread(target=client, daemon=True) for _ in range(THREADS)]
-    for th in clients + web:
+    clients = feed_clients(gw.port, feed, stats, deadline, THREADS, retry_delay=(0.1, 0.3), on_answer=record)
+    for th in web:
         th.start()
     lag = LagSampler(world.primary)
     lag.start()

@@ -9,11 +9,10 @@ came up cleanly (healthy and ready within seconds, no leftovers), and the last o
     tests/chaos/kill9.py [short|full]      (default: CHAOS_SCALE or short)"""
 import random
 import signal
-import threading
 import time
 
-from chaos_lib import (Conn, Feed, Gateway, Stats, Suite, Txn, World, fig, ms, pct, run_suite, scale,
-                       send_until_acknowledged, verify_books, wait_http)
+from chaos_lib import (Conn, Feed, Gateway, Stats, Suite, Txn, World, feed_clients, fig, ms, pct, run_suite,
+                       scale, send_until_acknowledged, verify_books, wait_http)
 
 SCALE = scale()
 KILLS = {"short": 6, "full": 40}[SCALE]
@@ -40,19 +39,8 @@ def test_kill_9_during_load_loses_and_doubles_nothing(c):
     stats = Stats()
     deadline = time.time() + {"short": 120, "full": 900}[SCALE]
 
-    def client():
-        conn = Conn(c.gw.port, timeout=5.0)
-        while True:
-            t = feed.next()
-            if t is None:
-                break
-            send_until_acknowledged(conn, t, stats, deadline, retry_delay=(0.05, 0.3))
-        conn.close()
-
-    clients = [threading.Thread(target=client, daemon=True) for _ in range(THREADS)]
     t0 = time.time()
-    for th in clients:
-        th.start()
+    clients = feed_clients(c.gw.port, feed, stats, deadline, THREADS, timeout=5.0, retry_delay=(0.05, 0.3))
     restarts, acked_at_kill = [], []
     rng = random.Random(1)
     try:

@@ -6,7 +6,7 @@
 #   tests/chaos/run.sh [short|full] [NAME...]     NAME: exactly_once kill9 db_restart smtp_outage leaks hostile
 # Environment: BUILD (build directory, default build). Logs of the gateways: $BUILD/test-logs/.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 export BUILD
 scale=${1:-${CHAOS_SCALE:-full}}

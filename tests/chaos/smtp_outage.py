@@ -7,14 +7,13 @@ near the healthy baseline (a synchronous mail would add seconds). After recovery
 address is delivered (receipts.state = 'sent', none failed), each exactly once.
 
     tests/chaos/smtp_outage.py [short|full]      (default: CHAOS_SCALE or short)"""
-import os
 import random
 import socket
 import threading
 import time
 
-from chaos_lib import (Conn, Feed, Gateway, Stats, Suite, World, fig, ms, pct, run_suite, scale,
-                       send_until_acknowledged, verify_books)
+from chaos_lib import (Feed, Gateway, Stats, Suite, World, feed_clients, fig, ms, pct, run_suite, scale,
+                       verify_books)
 from smtp_server import SMTPServer
 
 SCALE = scale()
@@ -142,19 +141,7 @@ def test_mail_outage_and_slow_mail_do_not_slow_payments_and_lose_no_receipt(c):
     stats = Stats()
     deadline = time.time() + sum(PHASE.values()) + 120
 
-    def client():
-        conn = Conn(c.gw.port, timeout=10.0)
-        while True:
-            t = feed.next()
-            if t is None:
-                break
-            send_until_acknowledged(conn, t, stats, deadline)
-            time.sleep(0.01)
-        conn.close()
-
-    clients = [threading.Thread(target=client, daemon=True) for _ in range(CLIENTS)]
-    for th in clients:
-        th.start()
+    clients = feed_clients(c.gw.port, feed, stats, deadline, CLIENTS, pause=0.01)
     marks = {}
     slow = None
     try:

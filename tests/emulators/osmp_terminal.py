@@ -38,15 +38,12 @@ class OsmpTerminal(XmlAgent):
             out[child.tag] = child.text or ""
 
     def check(self, account, sum_="0.00", txn_id="0", retry=True, **extra):
-        p = {"command": "check", "txn_id": txn_id, "account": account, "sum": sum_}
-        p.update(extra)
-        return self.request(p, retry)
+        return self.command({"command": "check", "txn_id": txn_id, "account": account, "sum": sum_}, extra, retry)
 
     def pay(self, account, sum_, txn_id=None, txn_date=None, retry=True, **extra):
-        p = {"command": "pay", "txn_id": txn_id or self.next_txn_id(),
-             "txn_date": txn_date or time.strftime("%Y%m%d%H%M%S"), "account": account, "sum": sum_}
-        p.update(extra)
-        return self.request(p, retry)
+        return self.command({"command": "pay", "txn_id": txn_id or self.next_txn_id(),
+                             "txn_date": txn_date or time.strftime("%Y%m%d%H%M%S"), "account": account, "sum": sum_},
+                            extra, retry)
 
 
 def main():

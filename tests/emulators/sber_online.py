@@ -40,15 +40,12 @@ class SberOnline(XmlAgent):
         return super().request(params, retry)
 
     def check(self, account, retry=True, **extra):
-        p = {"ACTION": "check", "ACCOUNT": account}
-        p.update(extra)
-        return self.request(p, retry)
+        return self.command({"ACTION": "check", "ACCOUNT": account}, extra, retry)
 
     def payment(self, account, amount, pay_id=None, pay_date=None, retry=True, **extra):
-        p = {"ACTION": "payment", "ACCOUNT": account, "AMOUNT": amount,
-             "PAY_ID": pay_id or str(uuid.uuid4().int % 10**15), "PAY_DATE": pay_date or self.pay_date()}
-        p.update(extra)
-        return self.request(p, retry)
+        return self.command({"ACTION": "payment", "ACCOUNT": account, "AMOUNT": amount,
+                             "PAY_ID": pay_id or str(uuid.uuid4().int % 10**15), "PAY_DATE": pay_date or self.pay_date()},
+                            extra, retry)
 
 
 def main():

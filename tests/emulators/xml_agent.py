@@ -77,6 +77,12 @@ class XmlAgent:
         out[cls.CODE] = int(out[cls.CODE])
         return out
 
+    def command(self, params, extra, retry=True):
+        """One command of the protocol: its parameters plus whatever extra ones the caller adds."""
+        p = dict(params)
+        p.update(extra)
+        return self.request(p, retry)
+
     def request(self, params, retry=True):
         """Sends params; repeats on timeout, connection errors and non-fatal codes when retry is set."""
         tries = 1 + (self.retries if retry else 0)

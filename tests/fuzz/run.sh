@@ -4,7 +4,7 @@
 #   tests/fuzz/run.sh BUILD_DIR SECONDS [--merge]
 # --merge minimises what the run found back into tests/fuzz/corpus/ (used by `make fuzz`).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 dir=${1:?usage: run.sh BUILD_DIR SECONDS [--merge]}
 secs=${2:?usage: run.sh BUILD_DIR SECONDS [--merge]}
 merge=${3:-}
