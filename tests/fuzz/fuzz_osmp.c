@@ -54,38 +54,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct osmp_req *o = calloc(1, sizeof *o);
 	if (!o)
 		abort();
-	o->r = &r;
-	o->form.r = &r;
-	fz_queue_init(&o->form.body);
-	o->form_ok = true;
+	o->t.r = &r;
+	o->t.form.r = &r;
+	fz_queue_init(&o->t.form.body);
+	o->t.form_ok = true;
 	if (in.len[1]) {              /* as term_form_init reads a form body */
-		o->form_ok = memchr(in.f[1], '\0', in.len[1]) == NULL &&
-			     http_parse_form(in.f[1], &o->form.body) == 0;
-		o->form.has_body = true;
+		o->t.form_ok = memchr(in.f[1], '\0', in.len[1]) == NULL &&
+			     http_parse_form(in.f[1], &o->t.form.body) == 0;
+		o->t.form.has_body = true;
 	}
 
 	/* term_param: 1 with the value when given once, -1 when given more than once or when a value holds
 	 * a NUL byte once decoded, 0 when absent. */
 	static const char *const names[] = {"command", "txn_id", "account", "sum", "txn_date"};
-	for (size_t i = 0; o->form_ok && i < sizeof names / sizeof names[0]; i++) {
+	for (size_t i = 0; o->t.form_ok && i < sizeof names / sizeof names[0]; i++) {
 		const char *v;
-		int n = fz_count(&r.query, names[i], false) + (o->form.has_body ? fz_count(&o->form.body, names[i], false) : 0);
-		int got = term_param(&o->form, names[i], false, &v);
+		int n = fz_count(&r.query, names[i], false) + (o->t.form.has_body ? fz_count(&o->t.form.body, names[i], false) : 0);
+		int got = term_param(&o->t.form, names[i], false, &v);
 		int nul = (r.query_parsed ? fz_nul_values(in.f[0], names[i], false) : 0) +
-			  (o->form.has_body ? fz_nul_values(in.f[1], names[i], false) : 0);
+			  (o->t.form.has_body ? fz_nul_values(in.f[1], names[i], false) : 0);
 		if (nul ? got != -1 || v
 			: (n == 0 && (got != 0 || v)) || (n == 1 && (got != 1 || !v)) || (n > 1 && got != -1))
 			abort();
 	}
 
 	const char *cmd = NULL;
-	if (o->form_ok && term_param(&o->form, "command", false, &cmd) == 1 && cmd) {
+	if (o->t.form_ok && term_param(&o->t.form, "command", false, &cmd) == 1 && cmd) {
 		if (strcmp(cmd, "check") == 0)
-			o->cmd = CMD_CHECK;
+			o->t.cmd = CMD_CHECK;
 		else if (strcmp(cmd, "pay") == 0)
-			o->cmd = CMD_PAY;
+			o->t.cmd = CMD_PAY;
 	}
-	term_param(&o->form, "txn_id", false, &o->txn_raw);
+	term_param(&o->t.form, "txn_id", false, &o->txn_raw);
 
 	struct partner p;
 	memset(&p, 0, sizeof p);
@@ -95,13 +95,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = osmp_validate(o, &p, when, msg);
 	if (rc == 0) {
 		size_t n = strlen(o->txn_id);
-		if (o->cmd == CMD_UNKNOWN || n == 0 || n > 20 || strspn(o->txn_id, "0123456789") != n ||
-		    (n > 1 && o->txn_id[0] == '0') || (o->cmd == CMD_PAY && strcmp(o->txn_id, "0") == 0))
+		if (o->t.cmd == CMD_UNKNOWN || n == 0 || n > 20 || strspn(o->txn_id, "0123456789") != n ||
+		    (n > 1 && o->txn_id[0] == '0') || (o->t.cmd == CMD_PAY && strcmp(o->txn_id, "0") == 0))
 			abort();
 		n = strlen(o->account);
 		if (n < 5 || n > 12 || strspn(o->account, "0123456789") != n)
 			abort();
-		if (o->cmd == CMD_PAY && !o->has_sum)
+		if (o->t.cmd == CMD_PAY && !o->has_sum)
 			abort();
 		if (o->has_sum) {
 			int64_t back;
@@ -109,12 +109,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (strcmp(money_format(o->sum, buf), o->sum_text) != 0 || money_parse(o->sum_text, &back) != MONEY_OK ||
 			    back != o->sum)
 				abort();
-			if ((o->cmd == CMD_PAY || o->sum > 0) && (o->sum < p.min_amount || o->sum > p.max_amount))
+			if ((o->t.cmd == CMD_PAY || o->sum > 0) && (o->sum < p.min_amount || o->sum > p.max_amount))
 				abort();
 		}
 		if (*when && !fz_sql_time_shape(when))
 			abort();
-		if (o->cmd == CMD_CHECK && *when)
+		if (o->t.cmd == CMD_CHECK && *when)
 			abort();
 	} else {
 		if (rc != 300 && rc != 4 && rc != 241 && rc != 242)
@@ -123,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	check_xml(o->txn_raw, rc ? msg : "OK");
-	term_form_free(&o->form);
+	term_form_free(&o->t.form);
 	free(o);
 out:
 	evhttp_clear_headers(&r.query);

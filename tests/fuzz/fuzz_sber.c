@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int count_nocase(const struct sber_req *s, const char *name)
 {
-	return fz_count(&s->r->query, name, true) + (s->form.has_body ? fz_count(&s->form.body, name, true) : 0);
+	return fz_count(&s->t.r->query, name, true) + (s->t.form.has_body ? fz_count(&s->t.form.body, name, true) : 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -40,21 +40,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sber_req *s = calloc(1, sizeof *s);
 	if (!s)
 		abort();
-	s->r = &r;
-	s->form.r = &r;
-	fz_queue_init(&s->form.body);
-	s->form_ok = true;
+	s->t.r = &r;
+	s->t.form.r = &r;
+	fz_queue_init(&s->t.form.body);
+	s->t.form_ok = true;
 	if (in.len[1]) {
-		s->form_ok = memchr(in.f[1], '\0', in.len[1]) == NULL &&
-			     http_parse_form(in.f[1], &s->form.body) == 0;
-		s->form.has_body = true;
+		s->t.form_ok = memchr(in.f[1], '\0', in.len[1]) == NULL &&
+			     http_parse_form(in.f[1], &s->t.form.body) == 0;
+		s->t.form.has_body = true;
 	}
 	const char *act = NULL;
-	if (s->form_ok && term_param(&s->form, "ACTION", true, &act) == 1 && act) {
+	if (s->t.form_ok && term_param(&s->t.form, "ACTION", true, &act) == 1 && act) {
 		if (strcasecmp(act, "check") == 0)
-			s->action = ACT_CHECK;
+			s->t.cmd = ACT_CHECK;
 		else if (strcasecmp(act, "payment") == 0)
-			s->action = ACT_PAYMENT;
+			s->t.cmd = ACT_PAYMENT;
 	}
 	struct partner p;
 	memset(&p, 0, sizeof p);
@@ -63,18 +63,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char when[20] = "", msg[128] = "";
 	int rc = sber_validate(s, &p, when, msg);
 	if (rc == 0) {
-		if (s->action == ACT_UNKNOWN || !s->form_ok || count_nocase(s, "ACTION") != 1 || count_nocase(s, "ACCOUNT") != 1)
+		if (s->t.cmd == ACT_UNKNOWN || !s->t.form_ok || count_nocase(s, "ACTION") != 1 || count_nocase(s, "ACCOUNT") != 1)
 			abort();
 		/* nothing it read held a NUL byte once decoded (a C string would have seen a valid prefix) */
 		static const char *const read[] = {"ACTION", "ACCOUNT", "PAY_ID", "AMOUNT", "PAY_DATE"};
-		for (size_t i = 0; i < (s->action == ACT_PAYMENT ? 5u : 2u); i++)
+		for (size_t i = 0; i < (s->t.cmd == ACT_PAYMENT ? 5u : 2u); i++)
 			if ((r.query_parsed ? fz_nul_values(in.f[0], read[i], true) : 0) +
-			    (s->form.has_body ? fz_nul_values(in.f[1], read[i], true) : 0))
+			    (s->t.form.has_body ? fz_nul_values(in.f[1], read[i], true) : 0))
 				abort();
 		size_t n = strlen(s->account);
 		if (n < 5 || n > 12 || strspn(s->account, "0123456789") != n)
 			abort();
-		if (s->action == ACT_PAYMENT) {
+		if (s->t.cmd == ACT_PAYMENT) {
 			n = strlen(s->pay_id);
 			if (n == 0 || n > PAY_ID_MAX ||
 			    strspn(s->pay_id, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") != n)
@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			/* The moment converts back to what the bank sent. */
 			const char *pd;
-			if (term_param(&s->form, "PAY_DATE", true, &pd) != 1)
+			if (term_param(&s->t.form, "PAY_DATE", true, &pd) != 1)
 				abort();
 			char back[32];
 			snprintf(back, sizeof back, "%.2s.%.2s.%.4s_%.2s:%.2s:%.2s", when + 8, when + 5, when, when + 11, when + 14,
@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* The answer with the message (and, as the adapter never does, the raw PAY_ID) as text. */
 	const char *raw = NULL;
-	term_param(&s->form, "PAY_ID", true, &raw);
+	term_param(&s->t.form, "PAY_ID", true, &raw);
 	struct xml x;
 	xml_begin(&x);
 	size_t start = x.len;
@@ -117,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!e || strcmp(e, "</MESSAGE>") != 0 || !fz_xml_text_safe(t, (size_t)(e - t)))
 		abort();
 	free(x.buf);
-	term_form_free(&s->form);
+	term_form_free(&s->t.form);
 	free(s);
 out:
 	evhttp_clear_headers(&r.query);
