@@ -13,7 +13,10 @@
 #include "money.h"
 
 const char account_upsert_sql[] =
-	"SELECT result, new_balance FROM upsert_account($1, $2, $3, $4, $5, $6::bigint, $7::bigint)";
+	"SELECT result, new_balance FROM upsert_account($1, $2, $3, $4, $5, $6::bigint, $7::bigint,"
+	" CASE WHEN $8::text IS NULL THEN NULL"
+	"      WHEN $8 ~ '(Z|[+-][0-9]{2}(:?[0-9]{2})?)$' THEN $8::timestamptz"
+	"      ELSE $8::timestamp AT TIME ZONE $9::text END)";
 
 static struct db_stmt q_upsert = {"account_upsert", account_upsert_sql, ACCOUNT_UPSERT_NPARAMS, 0};
 
@@ -90,7 +93,72 @@ int account_validate(const char *contract, const char *phone, const char *email,
 	return 0;
 }
 
-void account_params(const struct account_input *in, struct account_params *p)
+static bool digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+static int num(const char *s, size_t n)
+{
+	int v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+int account_set_as_of(struct account_input *in, const char *s, char err[256])
+{
+	static const char want[] = "expected a moment like 2026-12-01 00:00:00 or 2026-12-01T00:00:00+07:00";
+	size_t n = s ? strlen(s) : 0;
+	/* YYYY-MM-DD */
+	if (n < 10 || n >= sizeof in->as_of || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
+	    !digits(s + 8, 2))
+		goto bad;
+	int y = num(s, 4), mo = num(s + 5, 2), d = num(s + 8, 2);
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (y < 2000 || y > 2999 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
+		goto bad;
+	size_t i = 10;
+	if (i < n) {              /* [T ]HH:MM[:SS] */
+		if ((s[i] != 'T' && s[i] != ' ') || n < i + 6 || !digits(s + i + 1, 2) || s[i + 3] != ':' ||
+		    !digits(s + i + 4, 2) || num(s + i + 1, 2) > 23 || num(s + i + 4, 2) > 59)
+			goto bad;
+		i += 6;
+		if (i < n && s[i] == ':') {
+			if (n < i + 3 || !digits(s + i + 1, 2) || num(s + i + 1, 2) > 59)
+				goto bad;
+			i += 3;
+		}
+		if (i < n) {      /* Z | +HH | +HHMM | +HH:MM */
+			if (s[i] == 'Z' && i + 1 == n) {
+				i++;
+			} else if ((s[i] == '+' || s[i] == '-') && n >= i + 3 && digits(s + i + 1, 2) &&
+				   num(s + i + 1, 2) <= 14) {
+				i += 3;
+				if (i < n && s[i] == ':')
+					i++;
+				if (i < n && (n != i + 2 || !digits(s + i, 2) || num(s + i, 2) > 59))
+					goto bad;
+				i = n;
+			} else {
+				goto bad;
+			}
+		}
+	}
+	if (i != n)
+		goto bad;
+	memcpy(in->as_of, s, n + 1);
+	return 0;
+bad:
+	snprintf(err, 256, "balance_as_of: %s", want);
+	return -1;
+}
+
+void account_params(const struct account_input *in, const char *tz, struct account_params *p)
 {
 	snprintf(p->fee, sizeof p->fee, "%" PRId64, in->monthly_fee);
 	snprintf(p->balance, sizeof p->balance, "%" PRId64, in->balance);
@@ -101,10 +169,12 @@ void account_params(const struct account_input *in, struct account_params *p)
 	p->v[4] = *in->status ? in->status : NULL;
 	p->v[5] = in->has_fee ? p->fee : NULL;
 	p->v[6] = in->has_balance ? p->balance : NULL;
+	p->v[7] = *in->as_of ? in->as_of : NULL;
+	p->v[8] = tz;
 }
 
 struct upsert_ctx {
-	void (*done)(bool ok, bool created, int64_t balance, const char *reason, void *arg);
+	void (*done)(bool ok, const char *result, int64_t balance, const char *reason, void *arg);
 	void *arg;
 };
 
@@ -113,26 +183,27 @@ static void on_upsert(const struct db_result *r, void *arg)
 	struct upsert_ctx *u = arg;
 	long long bal = 0;
 	if (r->status != DB_OK || PQntuples(r->res) != 1 || db_int64(r->res, 0, 1, &bal) != 0) {
-		u->done(false, false, 0, r->status == DB_OK ? "unexpected answer from the database" : r->message, u->arg);
+		u->done(false, "", 0, r->status == DB_OK ? "unexpected answer from the database" : r->message, u->arg);
 	} else {
 		const char *res = db_value(r->res, 0, 0);
-		u->done(true, res && strcmp(res, "created") == 0, (int64_t)bal, "", u->arg);
+		u->done(true, res ? res : "", (int64_t)bal, "", u->arg);
 	}
 	free(u);
 }
 
-void accounts_upsert(struct db_pool *db, const struct account_input *in,
-		     void (*done)(bool ok, bool created, int64_t balance, const char *reason, void *arg), void *arg)
+void accounts_upsert(struct db_pool *db, const struct account_input *in, const char *tz,
+		     void (*done)(bool ok, const char *result, int64_t balance, const char *reason, void *arg),
+		     void *arg)
 {
 	struct upsert_ctx *u = malloc(sizeof *u);
 	if (!u) {
-		done(false, false, 0, "out of memory", arg);
+		done(false, "", 0, "out of memory", arg);
 		return;
 	}
 	u->done = done;
 	u->arg = arg;
 	struct account_params p;
-	account_params(in, &p);
+	account_params(in, tz, &p);
 	db_exec(db, &q_upsert, p.v, ACCOUNT_UPSERT_NPARAMS, on_upsert, u);
 }
 

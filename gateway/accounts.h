@@ -23,6 +23,7 @@ struct account_input {
 	int64_t monthly_fee;
 	bool has_balance;
 	int64_t balance;
+	char as_of[40];                       /* the moment of the balance (account_set_as_of); "" = none */
 };
 
 /* Validates and normalises one subscriber given as text fields (NULL or "" = not given; contract is
@@ -33,18 +34,26 @@ int account_validate(const char *contract, const char *phone, const char *email,
 		     char err[256]);
 
 /* The SQL both the import and the API run, and its parameters from a validated input. */
+/* The moment billing took the balance: "YYYY-MM-DD", "YYYY-MM-DD HH:MM[:SS]" (or with T), optionally
+ * with "Z" or an offset "+07:00"; without one it is local time in the tz given to account_params.
+ * Returns 0, or -1 with a one-line reason in err. */
+int account_set_as_of(struct account_input *in, const char *as_of, char err[256]);
+
+/* The upsert statement and its parameters (shared by the CSV import and the internal API). Its
+ * first column is created | updated | stale (an older export than the last imported one) | future. */
 extern const char account_upsert_sql[];
-#define ACCOUNT_UPSERT_NPARAMS 7
+#define ACCOUNT_UPSERT_NPARAMS 9
 struct account_params {
 	char fee[24], balance[24];
 	const char *v[ACCOUNT_UPSERT_NPARAMS];
 };
-void account_params(const struct account_input *in, struct account_params *p);
+void account_params(const struct account_input *in, const char *tz, struct account_params *p);
 
-/* Creates or updates the subscriber. done(ok, created, balance_kopecks, arg): ok false when the
- * database was unavailable or refused (reason set). Called once, later. */
-void accounts_upsert(struct db_pool *db, const struct account_input *in,
-		     void (*done)(bool ok, bool created, int64_t balance, const char *reason, void *arg), void *arg);
+/* Creates or updates the subscriber. done(ok, result, balance_kopecks, arg): result as the upsert
+ * statement's; ok false when the database was unavailable or refused (reason set). Called once, later. */
+void accounts_upsert(struct db_pool *db, const struct account_input *in, const char *tz,
+		     void (*done)(bool ok, const char *result, int64_t balance, const char *reason, void *arg),
+		     void *arg);
 
 /* What the pay form may see of a subscriber. */
 struct account_view {

@@ -16,7 +16,9 @@
 
 const struct config_var config_vars[] = {
 	{"GATEWAY_LISTEN", "127.0.0.1:8080", false, "address:port of the HTTP listener (`[::1]:8080` for IPv6)"},
-	{"GATEWAY_DATABASE_URL", "postgresql:///gateway", true, "libpq connection string or URI"},
+	{"GATEWAY_DATABASE_URL", "postgresql:///gateway", true, "libpq connection string or URI of the service role (serve and the CLI commands; never the schema owner)"},
+	{"GATEWAY_MIGRATE_DATABASE_URL", "GATEWAY_DATABASE_URL", true, "libpq connection string or URI of the schema owner, used by `gatewayd migrate` only"},
+	{"GATEWAY_SERVICE_ROLE", "gateway_service", false, "database role of the service: `migrate` creates it (NOLOGIN) when missing and grants it only reads and the writing functions; serve and the CLI refuse to run as the schema owner or outside this role"},
 	{"GATEWAY_PUBLIC_URL", "http://127.0.0.1:8080", false, "base URL used in redirects, emails and receipt links"},
 	{"GATEWAY_MAIL_URL", "file://$PWD/var/mail", false, "`smtp://host:port`, `smtps://…`, or `file:///dir` (one .eml per mail)"},
 	{"GATEWAY_MAIL_FROM", "receipts@localhost", false, "sender address of receipts"},
@@ -219,6 +221,8 @@ int config_parse_listen(const char *s, char *host, size_t hostsz, uint16_t *port
 void config_free(struct config *c)
 {
 	free(c->database_url);
+	free(c->migrate_database_url);
+	free(c->service_role);
 	free(c->public_url);
 	free(c->mail_url);
 	free(c->mail_from);
@@ -402,6 +406,17 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	c->database_url = getvar("GATEWAY_DATABASE_URL", true, "postgresql:///gateway", err, &bad);
 	if (bad)
 		goto fail;
+	c->migrate_database_url = getvar("GATEWAY_MIGRATE_DATABASE_URL", true, c->database_url, err, &bad);
+	if (bad)
+		goto fail;
+	c->service_role = getvar("GATEWAY_SERVICE_ROLE", false, "gateway_service", err, &bad);
+	if (bad)
+		goto fail;
+	if (!*c->service_role || strlen(c->service_role) > 63 ||
+	    strspn(c->service_role, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(c->service_role)) {
+		fail(err, "GATEWAY_SERVICE_ROLE: a role name of 1 to 63 lowercase letters, digits and _");
+		goto fail;
+	}
 	c->public_url = getvar("GATEWAY_PUBLIC_URL", false, "http://127.0.0.1:8080", err, &bad);
 	if (bad)
 		goto fail;

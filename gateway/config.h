@@ -13,7 +13,9 @@ struct proxy_nets;
 struct config {
 	char listen_host[64];     /* GATEWAY_LISTEN host part (numeric IPv4/IPv6) */
 	uint16_t listen_port;     /* GATEWAY_LISTEN port part */
-	char *database_url;       /* GATEWAY_DATABASE_URL */
+	char *database_url;       /* GATEWAY_DATABASE_URL: the service role's */
+	char *migrate_database_url;   /* GATEWAY_MIGRATE_DATABASE_URL: the schema owner's (default: database_url) */
+	char *service_role;       /* GATEWAY_SERVICE_ROLE */
 	char *public_url;         /* GATEWAY_PUBLIC_URL, without trailing '/' */
 	char *mail_url;           /* GATEWAY_MAIL_URL */
 	char *mail_from;          /* GATEWAY_MAIL_FROM */

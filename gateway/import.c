@@ -24,7 +24,7 @@ static int exec_simple(PGconn *c, const char *sql)
 	return ok ? 0 : -1;
 }
 
-int accounts_import(const char *conninfo, const char *path)
+int accounts_import(const char *conninfo, const char *path, const char *as_of, const char *tz)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	if (!f) {
@@ -65,6 +65,13 @@ int accounts_import(const char *conninfo, const char *path)
 		fprintf(stderr, "gatewayd: %s: line 1: the header has no contract column\n", path);
 		goto out;
 	}
+	/* A balance is billing's at one moment: without it, the import could erase a payment booked since. */
+	if (map[6] >= 0 && !as_of) {
+		fprintf(stderr, "gatewayd: %s has a balance column: give the moment of the export with --as-of "
+				"(e.g. --as-of '2026-12-01 00:00:00')\n", path);
+		rc = 2;
+		goto out;
+	}
 
 	c = migrate_connect(conninfo);
 	if (!c)
@@ -100,15 +107,27 @@ int accounts_import(const char *conninfo, const char *path)
 				fprintf(stderr, "gatewayd: %s: line %ld: %s\n", path, rd.line, err);
 			fields_ok = 0;
 		}
+		if (fields_ok && in.has_balance && account_set_as_of(&in, as_of, err) != 0) {
+			fprintf(stderr, "gatewayd: --as-of: %s\n", err);
+			bad++;
+			break;
+		}
 		if (!fields_ok || bad)
 			continue;            /* keep validating to report every bad row, but write nothing more */
 		struct account_params p;
-		account_params(&in, &p);
+		account_params(&in, tz, &p);
 		PGresult *r = PQexecParams(c, account_upsert_sql, ACCOUNT_UPSERT_NPARAMS, NULL, p.v, NULL, NULL, 0);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 			if (++bad <= MAX_REPORTED)
 				fprintf(stderr, "gatewayd: %s: line %ld: the database refused the row: %s", path, rd.line,
 					PQresultErrorMessage(r));
+		} else if (strcmp(PQgetvalue(r, 0, 0), "stale") == 0) {
+			if (++bad <= MAX_REPORTED)
+				fprintf(stderr, "gatewayd: %s: line %ld: contract %s: --as-of is older than the balance last "
+						"imported for it; refused\n", path, rd.line, in.contract);
+		} else if (strcmp(PQgetvalue(r, 0, 0), "future") == 0) {
+			if (++bad <= MAX_REPORTED)
+				fprintf(stderr, "gatewayd: %s: line %ld: --as-of lies in the future; refused\n", path, rd.line);
 		} else if (strcmp(PQgetvalue(r, 0, 0), "created") == 0) {
 			created++;
 		}

@@ -38,19 +38,7 @@
 
 static struct db_stmt q_claim = {
 	"janitor_claim",
-	"WITH c AS ("
-	" SELECT id FROM payments"
-	"  WHERE status IN ('created', 'pending') AND channel = 'web' AND adapter = ANY ($1::text[])"
-	"    AND created_at < now() - make_interval(secs => $2::int)"
-	"    AND created_at > now() - make_interval(secs => 2 * $3::int + 86400)"
-	"    AND NOT flagged"
-	"    AND (recheck_at IS NULL OR recheck_at <= now())"
-	"  ORDER BY created_at LIMIT $4::int"
-	"  FOR UPDATE SKIP LOCKED)"
-	" UPDATE payments p SET recheck_at = now() + make_interval(secs => $2::int)"
-	"   FROM c WHERE p.id = c.id"
-	" RETURNING p.id, p.adapter, p.provider_txn_id, p.status,"
-	"  (p.created_at < now() - make_interval(secs => $3::int))::text",
+	"SELECT id, adapter, provider_txn_id, status, expired FROM janitor_claim($1::text[], $2::int, $3::int, $4::int)",
 	4, 0};
 static struct db_stmt q_expire = {
 	"janitor_expire",

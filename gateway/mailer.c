@@ -161,30 +161,15 @@ static PGresult *q(struct mailer *m, const char *sql, int n, const char *const *
 	return NULL;
 }
 
-static const char sql_recover[] =
-	"UPDATE receipts SET state = 'pending', next_attempt_at = now(), "
-	"last_error = 'the delivery was interrupted (a mailer stopped or lost the database); sending again' "
-	"WHERE id IN (SELECT id FROM receipts WHERE state = 'sending' AND next_attempt_at < now() "
-	"FOR UPDATE SKIP LOCKED) RETURNING number, attempts";
-
+/* Every write is a function of schema/009_roles.sql: the service role writes no table itself. */
+static const char sql_recover[] = "SELECT number, attempts FROM receipt_recover()";
 static const char sql_claim[] =
-	"WITH c AS (SELECT id FROM receipts WHERE state = 'pending' AND next_attempt_at <= now() "
-	"ORDER BY next_attempt_at LIMIT $2::int FOR UPDATE SKIP LOCKED), "
-	"r AS (UPDATE receipts x SET state = 'sending', attempts = x.attempts + 1, "
-	"next_attempt_at = now() + $3::bigint * interval '1 millisecond' FROM c WHERE x.id = c.id RETURNING x.*) "
-	"SELECT " RECEIPT_COLUMNS " FROM r JOIN payments p ON p.id = r.payment_id JOIN accounts a ON a.id = p.account_id";
-
-static const char sql_sent[] =
-	"UPDATE receipts SET state = 'sent', sent_at = now(), last_error = NULL "
-	"WHERE id = $1 AND state = 'sending' AND attempts = $2";
-static const char sql_retry[] =
-	"UPDATE receipts SET state = 'pending', next_attempt_at = now() + $3::bigint * interval '1 millisecond', "
-	"last_error = $4 WHERE id = $1 AND state = 'sending' AND attempts = $2";
-static const char sql_failed[] =
-	"UPDATE receipts SET state = 'failed', last_error = $3 WHERE id = $1 AND state = 'sending' AND attempts = $2";
-static const char sql_release[] =
-	"UPDATE receipts SET state = 'pending', attempts = attempts - 1, next_attempt_at = now() "
-	"WHERE id = $1 AND state = 'sending' AND attempts = $2";
+	"SELECT " RECEIPT_COLUMNS " FROM receipt_claim($2::int, $3::bigint) r "
+	"JOIN payments p ON p.id = r.payment_id JOIN accounts a ON a.id = p.account_id";
+static const char sql_sent[] = "SELECT receipt_outcome($1::bigint, $2::int, 'sent', 0, NULL)";
+static const char sql_retry[] = "SELECT receipt_outcome($1::bigint, $2::int, 'pending', $3::bigint, $4)";
+static const char sql_failed[] = "SELECT receipt_outcome($1::bigint, $2::int, 'failed', 0, $3)";
+static const char sql_release[] = "SELECT receipt_outcome($1::bigint, $2::int, 'released', 0, NULL)";
 
 static const char sql_next[] =
 	"SELECT (extract(epoch FROM least((SELECT min(next_attempt_at) FROM receipts WHERE state = 'pending'), "
@@ -200,7 +185,7 @@ static void record(struct mailer *m, const struct receipt *rc, const char *sql, 
 	uint64_t deadline = mono_ms() + (uint64_t)m->lease_ms / 2;
 	for (int tries = 0;; tries++) {
 		if (m->pg || db_connect(m) == 0) {
-			PGresult *r = q(m, sql, n, params, PGRES_COMMAND_OK);
+			PGresult *r = q(m, sql, n, params, PGRES_TUPLES_OK);
 			if (r) {
 				if (strcmp(PQcmdTuples(r), "1") != 0)
 					log_kv(LOG_WARN, "mailer: the claim on the receipt expired before its outcome was recorded",
@@ -315,7 +300,7 @@ static int cycle(struct mailer *m)
 			snprintf(id, sizeof id, "%lld", rcs[i].id);
 			snprintf(att, sizeof att, "%d", rcs[i].attempts);
 			const char *p[] = {id, att};
-			PGresult *x = q(m, sql_release, 2, p, PGRES_COMMAND_OK);
+			PGresult *x = q(m, sql_release, 2, p, PGRES_TUPLES_OK);
 			PQclear(x);
 			continue;
 		}

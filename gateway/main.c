@@ -25,7 +25,9 @@ static const char usage[] =
 	"commands:\n"
 	"  serve                      run the HTTP service (default)\n"
 	"  migrate                    apply pending schema migrations (safe to run twice or concurrently)\n"
-	"  accounts import FILE.csv   load or update subscribers; all rows or none\n"
+	"  accounts import [--as-of TIME] FILE.csv\n"
+	"                             load or update subscribers; all rows or none (--as-of: the moment of\n"
+	"                             the file's balances, required with a balance column)\n"
 	"  partner add NAME --protocol osmp|sber-online|json [--login L] [--cidr CIDR]... [--min 1.00 --max 15000.00]\n"
 	"                             add a terminal network / partner; prints its credentials once\n"
 	"  partner list | disable NAME | enable NAME | rotate NAME\n"
@@ -39,13 +41,14 @@ static const char usage[] =
 	"Configuration comes from GATEWAY_* environment variables; secrets may be given as NAME_FILE.\n"
 	"Run `gatewayd config` for the full list.\n";
 
-/* Refuses to serve a database whose schema is behind this binary's migrations. */
+/* Refuses to serve a database whose schema is behind this binary's migrations, or to serve (or run a
+ * command) as the schema owner instead of the service role. */
 static int check_database(const struct config *cfg)
 {
 	PGconn *c = migrate_connect(cfg->database_url);
 	if (!c)
 		return -1;
-	int pending = migrate_pending(c);
+	int pending = migrate_check_service(c, cfg->service_role) != 0 ? -1 : migrate_pending(c);
 	PQfinish(c);
 	if (pending < 0)
 		return -1;
@@ -113,9 +116,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gatewayd: unknown command \"%.40s\"\n%s", cmd, usage);
 		return 2;
 	}
-	if (strcmp(cmd, "accounts") == 0 && (argc != 4 || strcmp(argv[2], "import") != 0)) {
-		fprintf(stderr, "gatewayd: usage: gatewayd accounts import FILE.csv\n");
-		return 2;
+	const char *as_of = NULL;
+	if (strcmp(cmd, "accounts") == 0) {
+		bool ok = argc >= 4 && strcmp(argv[2], "import") == 0;
+		if (ok && argc == 6 && strcmp(argv[3], "--as-of") == 0)
+			as_of = argv[4];
+		else if (ok && argc != 4)
+			ok = false;
+		if (!ok || (argv[argc - 1][0] == '-' && argv[argc - 1][1] != '\0')) {
+			fprintf(stderr, "gatewayd: usage: gatewayd accounts import [--as-of TIME] FILE.csv\n");
+			return 2;
+		}
 	}
 	if ((strcmp(cmd, "serve") == 0 || strcmp(cmd, "migrate") == 0) && argc > 2) {
 		fprintf(stderr, "gatewayd: %s takes no arguments (configuration is in GATEWAY_* variables)\n", cmd);
@@ -131,9 +142,11 @@ int main(int argc, char **argv)
 	log_set_level((enum log_level)log_parse_level(cfg.log_level));
 	int rc;
 	if (strcmp(cmd, "migrate") == 0) {
-		rc = migrate_run(cfg.database_url, 0);
+		rc = migrate_run(cfg.migrate_database_url, cfg.service_role, 0);
+	} else if (strcmp(cmd, "serve") != 0 && check_database(&cfg) != 0) {
+		rc = 1;
 	} else if (strcmp(cmd, "accounts") == 0) {
-		rc = accounts_import(cfg.database_url, argv[3]);
+		rc = accounts_import(cfg.database_url, argv[argc - 1], as_of, cfg.partner_tz);
 	} else if (strcmp(cmd, "reconcile") == 0) {
 		rc = reconcile_cli_main(&cfg, argc, argv);
 	} else if (partner_cmd) {

@@ -3,6 +3,7 @@
  * service, never on its event loop. */
 #include "migrations.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@ PGconn *migrate_connect(const char *conninfo)
 		size_t n = strlen(msg);
 		while (n && msg[n - 1] == ' ')
 			msg[--n] = '\0';
-		fprintf(stderr, "gatewayd: cannot connect to the database (GATEWAY_DATABASE_URL): %s\n", msg);
+		fprintf(stderr, "gatewayd: cannot connect to the database: %s\n", msg);
 		PQfinish(c);
 		return NULL;
 	}
@@ -99,7 +100,75 @@ int migrate_pending(PGconn *c)
 	return pending;
 }
 
-int migrate_run(const char *conninfo, int quiet)
+/* Creates the service role when it is missing (NOLOGIN: deployments give it LOGIN or a member) and
+ * grants it exactly what gateway_grant_service() says. The owner must not be the service role. */
+static int grant_service(PGconn *c, const char *role, int quiet)
+{
+	const char *p[1] = {role};
+	PGresult *r = PQexecParams(c, "SELECT current_user = $1::name, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)",
+				   1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		fprintf(stderr, "gatewayd: cannot look up the service role: %s", PQresultErrorMessage(r));
+		PQclear(r);
+		return -1;
+	}
+	bool self = strcmp(PQgetvalue(r, 0, 0), "t") == 0, exists = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+	PQclear(r);
+	if (self) {
+		fprintf(stderr, "gatewayd: GATEWAY_SERVICE_ROLE (%s) is the role migrate runs as: the service needs a role "
+				"of its own that does not own the schema\n", role);
+		return -1;
+	}
+	if (!exists) {
+		char *id = PQescapeIdentifier(c, role, strlen(role));
+		char sql[160];
+		snprintf(sql, sizeof sql, "CREATE ROLE %s NOLOGIN", id ? id : "\"\"");
+		PQfreemem(id);
+		if (exec_ok(c, sql, "create the service role (the owner needs CREATEROLE, or create it beforehand)") != 0)
+			return -1;
+		if (!quiet)
+			printf("created role %s (NOLOGIN: grant it LOGIN or make a login role a member)\n", role);
+	}
+	r = PQexecParams(c, "SELECT gateway_grant_service($1)", 1, NULL, p, NULL, NULL, 0);
+	int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+	if (rc != 0)
+		fprintf(stderr, "gatewayd: granting the service role failed: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	return rc;
+}
+
+int migrate_check_service(PGconn *c, const char *role)
+{
+	const char *p[1] = {role};
+	PGresult *r = PQexecParams(
+		c,
+		"SELECT current_user,"
+		" current_user = (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass('public.accounts')),"
+		" (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),"
+		" EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AND pg_has_role(current_user, $1::name, 'MEMBER')",
+		1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		fprintf(stderr, "gatewayd: cannot check the database role: %s", PQresultErrorMessage(r));
+		PQclear(r);
+		return -1;
+	}
+	int rc = 0;
+	if (strcmp(PQgetvalue(r, 0, 1), "t") == 0 || strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
+		fprintf(stderr, "gatewayd: GATEWAY_DATABASE_URL logs in as %.63s, %s; the service runs as the service role "
+				"(GATEWAY_SERVICE_ROLE=%s) and only migrate uses the owner (GATEWAY_MIGRATE_DATABASE_URL)\n",
+			PQgetvalue(r, 0, 0), strcmp(PQgetvalue(r, 0, 2), "t") == 0 ? "a superuser" : "the schema owner",
+			role);
+		rc = -1;
+	} else if (strcmp(PQgetvalue(r, 0, 3), "t") != 0) {
+		fprintf(stderr, "gatewayd: GATEWAY_DATABASE_URL logs in as %.63s, which is not the service role %s nor a member "
+				"of it; run `gatewayd migrate` and grant the role\n", PQgetvalue(r, 0, 0), role);
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int migrate_run(const char *conninfo, const char *service_role, int quiet)
 {
 	PGconn *c = migrate_connect(conninfo);
 	if (!c)
@@ -162,6 +231,8 @@ int migrate_run(const char *conninfo, int quiet)
 		if (!quiet)
 			printf("applied %s\n", m->name);
 	}
+	if (grant_service(c, service_role, quiet) != 0)
+		goto unlock;
 	if (!quiet)
 		printf("schema is up to date (%zu migrations, %d applied now)\n", migrations_count, applied);
 	rc = 0;

@@ -14,8 +14,13 @@
 PGconn *migrate_connect(const char *conninfo);
 
 /* Applies pending migrations, each in its own transaction, under an advisory lock so concurrent
- * runs wait for each other. Refuses when an applied migration's text has changed. Returns 0 on success. */
-int migrate_run(const char *conninfo, int quiet);
+ * runs wait for each other. Refuses when an applied migration's text has changed. Then creates the
+ * service role when missing and grants it what it needs (gateway_grant_service). Returns 0 on success. */
+int migrate_run(const char *conninfo, const char *service_role, int quiet);
+
+/* Refuses (message printed, -1) a connection of the schema owner or a superuser, or of a role that is
+ * not service_role or a member of it: the service and its commands run as the service role. */
+int migrate_check_service(PGconn *conn, const char *service_role);
 
 /* Number of embedded migrations not yet applied on conn, or -1 on error (message printed). */
 int migrate_pending(PGconn *conn);

@@ -119,18 +119,13 @@ static struct db_stmt q_by_payment = {
 static struct db_stmt q_by_number = {"receipt_by_number", "SELECT " RECEIPT_COLUMNS FROM_RECEIPT "WHERE r.number = $2",
 				     2, 0};
 
-/* The receipt is locked first, so a mailer's claim (which changes state to 'sending') and a resend
- * never interleave; the last column is the state before the resend. */
+/* receipt_resend() locks the receipt first, so a mailer's claim (which changes state to 'sending') and
+ * a resend never interleave; the last column is the state before the resend. */
 static struct db_stmt q_resend = {
 	"receipt_resend",
-	"WITH t AS (SELECT id, state, email FROM receipts WHERE number = $2 FOR UPDATE), "
-	"u AS (UPDATE receipts r SET state = 'pending', email = coalesce($3, r.email), attempts = 0, "
-	"next_attempt_at = now(), last_error = NULL, resends = r.resends + 1 "
-	"FROM t WHERE r.id = t.id AND t.state <> 'sending' AND coalesce($3, t.email) IS NOT NULL "
-	"RETURNING r.*, pg_notify('receipts', r.number) AS notified) "
-	"SELECT " RECEIPT_COLUMNS ", t.state "
-	"FROM t LEFT JOIN (u r JOIN payments p ON p.id = r.payment_id JOIN accounts a ON a.id = p.account_id) "
-	"ON r.id = t.id",
+	"SELECT " RECEIPT_COLUMNS ", t.prev_state FROM receipt_resend($2, $3) t "
+	"LEFT JOIN LATERAL (SELECT (t.rec).*) r ON (t.rec).id IS NOT NULL "
+	"LEFT JOIN payments p ON p.id = r.payment_id LEFT JOIN accounts a ON a.id = p.account_id",
 	3, 0};
 
 struct lookup {

@@ -82,7 +82,7 @@ static bool opt_string(struct req *r, json_t *body, const char *key, const char 
 	return true;
 }
 
-static void on_upserted(bool ok, bool created, int64_t balance, const char *reason, void *arg)
+static void on_upserted(bool ok, const char *result, int64_t balance, const char *reason, void *arg)
 {
 	struct req *r = arg;
 	(void)reason;
@@ -91,6 +91,16 @@ static void on_upserted(bool ok, bool created, int64_t balance, const char *reas
 		http_reply_error(r, 503, "database_unavailable", "the account could not be saved now; retry later");
 		return;
 	}
+	if (strcmp(result, "stale") == 0) {
+		http_reply_error(r, 409, "stale_balance",
+				 "balance_as_of is older than the balance last imported for this account; nothing was changed");
+		return;
+	}
+	if (strcmp(result, "future") == 0) {
+		http_reply_error(r, 422, "future_balance", "balance_as_of lies in the future; nothing was changed");
+		return;
+	}
+	bool created = strcmp(result, "created") == 0;
 	char bal[MONEY_BUFSZ];
 	money_format(balance, bal);
 	http_reply_json(r, created ? 201 : 200,
@@ -104,20 +114,21 @@ static void h_account_upsert(struct req *r)
 	json_t *body = req_json(r);
 	if (!body)
 		return;
-	static const char *const keys[] = {"contract", "phone", "email", "holder_name", "status", "monthly_fee", "balance"};
-	const char *v[7];
+	static const char *const keys[] = {"contract", "phone",       "email",  "holder_name",
+					   "status",   "monthly_fee", "balance", "balance_as_of"};
+	const char *v[8];
 	const char *key;
 	json_t *val;
 	json_object_foreach(body, key, val) {
 		size_t i = 0;
-		while (i < 7 && strcmp(keys[i], key) != 0)
+		while (i < 8 && strcmp(keys[i], key) != 0)
 			i++;
-		if (i == 7) {
+		if (i == 8) {
 			http_reply_error(r, 400, "unknown_field", "unknown field %.40s", key);
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < 7; i++)
+	for (size_t i = 0; i < 8; i++)
 		if (!opt_string(r, body, keys[i], &v[i]))
 			goto out;
 	struct account_input in;
@@ -126,7 +137,16 @@ static void h_account_upsert(struct req *r)
 		http_reply_error(r, 400, "invalid_account", "%s", err);
 		goto out;
 	}
-	accounts_upsert(req_db(r), &in, on_upserted, r);
+	if (in.has_balance && !v[7]) {
+		http_reply_error(r, 400, "balance_as_of_required",
+				 "a balance needs balance_as_of: the moment billing took it (payments booked after it are kept)");
+		goto out;
+	}
+	if (v[7] && account_set_as_of(&in, v[7], err) != 0) {
+		http_reply_error(r, 400, "invalid_account", "%s", err);
+		goto out;
+	}
+	accounts_upsert(req_db(r), &in, req_config(r)->partner_tz, on_upserted, r);
 out:
 	json_decref(body);
 }

@@ -5,10 +5,13 @@
 #   deploy/dev/pg.sh init   DIR         create the cluster in DIR (no-op if it exists)
 #   deploy/dev/pg.sh start  DIR PORT    start it on 127.0.0.1:PORT (initializing DIR
 #                                       first if needed), wait until it answers,
-#                                       create database "gateway"; prints the URL
+#                                       create the roles and database "gateway";
+#                                       prints the schema owner's URL
 #   deploy/dev/pg.sh stop   DIR         fast shutdown (no-op if not running)
-#   deploy/dev/pg.sh url    DIR [PORT]  prints the libpq URI (PORT defaults to the
-#                                       port the running cluster listens on)
+#   deploy/dev/pg.sh url    DIR [PORT]  prints the owner's libpq URI (PORT defaults
+#                                       to the port the running cluster listens on)
+#   deploy/dev/pg.sh service-url DIR [PORT]
+#                                       the same for the service role
 #   deploy/dev/pg.sh status DIR         "running on port N (pid P)" / "stopped";
 #                                       exit 0 running, 3 stopped, 4 no cluster
 #
@@ -20,6 +23,13 @@
 # unix socket lives in DIR itself. The server log is DIR/log. fsync stays on:
 # tests should see the same durability behaviour as production.
 #
+# Two roles, as in production (README "Database roles"): gateway_owner owns the
+# database and its schema (`gatewayd migrate` runs as it; CREATEROLE so migrate can
+# create the service role, CREATEDB for the tests' extra databases) and the
+# service role (GATEWAY_SERVICE_ROLE, default gateway_service) that `gatewayd
+# serve` and the CLI use; here it may log in (trust), in production it gets its
+# own password or a login role as a member. Neither is a superuser.
+#
 # PostgreSQL refuses to run as root. When this script runs as root, DIR is
 # owned by the `postgres` system user (from Debian's postgresql-common) and
 # initdb / pg_ctl run through `runuser -u postgres --`; otherwise everything
@@ -29,11 +39,13 @@ set -euo pipefail
 PGBIN=/usr/lib/postgresql/15/bin
 PROG=${0##*/}
 DB_NAME=gateway
-DB_USER=postgres
+DB_USER=postgres                 # the superuser: creates roles and the database
+OWNER=gateway_owner
+SERVICE=${GATEWAY_SERVICE_ROLE:-gateway_service}
 START_TIMEOUT=30
 
 usage() {
-    sed -n '4,13s/^# \{0,1\}//p' "$0" >&2
+    sed -n '4,16s/^# \{0,1\}//p' "$0" >&2
     exit 2
 }
 
@@ -54,7 +66,7 @@ port=${3:-}
 case $cmd in
     init | stop | status) [[ $# -eq 2 ]] || usage ;;
     start) [[ $# -eq 3 ]] || usage ;;
-    url) [[ $# -eq 2 || $# -eq 3 ]] || usage ;;
+    url | service-url) [[ $# -eq 2 || $# -eq 3 ]] || usage ;;
     *) usage ;;
 esac
 if [[ -n $port ]] && ! [[ $port =~ ^[0-9]+$ && $port -ge 1 && $port -le 65535 ]]; then
@@ -103,7 +115,7 @@ running_port() {
 }
 
 print_url() {
-    printf 'postgresql://%s@127.0.0.1:%s/%s\n' "$DB_USER" "$1" "$DB_NAME"
+    printf 'postgresql://%s@127.0.0.1:%s/%s\n' "${2:-$OWNER}" "$1" "$DB_NAME"
 }
 
 # When running as root, the postgres user must be able to traverse every
@@ -217,15 +229,43 @@ log_tail() {
     fi
 }
 
+ensure_roles() {
+    local p=$1 i
+    [[ $SERVICE =~ ^[a-z0-9_]{1,63}$ ]] || die "GATEWAY_SERVICE_ROLE: a role name of lowercase letters, digits and _"
+    for i in 1 2 3; do
+        # concurrent starts may race to create a role: check again on failure
+        if as_pg "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$p" -U "$DB_USER" -d postgres -v ON_ERROR_STOP=1 \
+            -c "DO \$\$ BEGIN
+                  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$OWNER') THEN
+                      CREATE ROLE $OWNER LOGIN CREATEROLE CREATEDB;
+                  END IF;
+                  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$SERVICE') THEN
+                      CREATE ROLE $SERVICE LOGIN;
+                  END IF;
+                END \$\$" >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep "0.$i"
+    done
+    die "could not create the roles $OWNER and $SERVICE"
+}
+
 ensure_database() {
-    local p=$1 exists i
+    local p=$1 exists i owner
+    ensure_roles "$p"
     for i in 1 2 3; do
         exists=$(as_pg "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$p" -U "$DB_USER" -d postgres -tAc \
             "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'") ||
             die "cannot query databases on port $p"
-        [[ $exists == 1 ]] && return 0
+        if [[ $exists == 1 ]]; then
+            owner=$(as_pg "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$p" -U "$DB_USER" -d postgres -tAc \
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '$DB_NAME'")
+            [[ $owner == "$OWNER" ]] ||
+                die "database $DB_NAME in $DIR is owned by $owner, not $OWNER (made before the two roles): stop it and remove $DIR"
+            return 0
+        fi
         # Another start may create it at the same moment: check again on failure.
-        if as_pg "$PGBIN/createdb" -h 127.0.0.1 -p "$p" -U "$DB_USER" "$DB_NAME" 2>/dev/null; then
+        if as_pg "$PGBIN/createdb" -h 127.0.0.1 -p "$p" -U "$DB_USER" -O "$OWNER" "$DB_NAME" 2>/dev/null; then
             return 0
         fi
         sleep "0.$i"
@@ -316,7 +356,7 @@ do_url() {
     if [[ -z $p ]]; then
         p=$(running_port) || die "no port given and the cluster in $DIR is not running"
     fi
-    print_url "$p"
+    print_url "$p" "${2:-$OWNER}"
 }
 
 case $cmd in
@@ -325,4 +365,5 @@ case $cmd in
     stop) do_stop ;;
     status) do_status ;;
     url) do_url "$port" ;;
+    service-url) do_url "$port" "$SERVICE" ;;
 esac

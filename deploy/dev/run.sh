@@ -20,7 +20,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export GATEWAY_DATABASE_URL=${GATEWAY_DATABASE_URL:-$url}
+# Two roles (README "Database roles"): migrate and the demo data as the schema owner, the
+# service as the service role.
+export GATEWAY_MIGRATE_DATABASE_URL=${GATEWAY_MIGRATE_DATABASE_URL:-$url}
+export GATEWAY_DATABASE_URL=${GATEWAY_DATABASE_URL:-$(deploy/dev/pg.sh service-url "$pgdir")}
 export GATEWAY_LISTEN=${GATEWAY_LISTEN:-127.0.0.1:8080}
 export GATEWAY_PUBLIC_URL=${GATEWAY_PUBLIC_URL:-http://$GATEWAY_LISTEN}
 export GATEWAY_MAIL_URL=${GATEWAY_MAIL_URL:-file://$root/var/mail}
@@ -28,7 +31,7 @@ export GATEWAY_ADAPTERS=${GATEWAY_ADAPTERS:-sandbox}
 export GATEWAY_SANDBOX_SECRET=${GATEWAY_SANDBOX_SECRET:-dev-sandbox-secret-not-for-production}
 
 build/gatewayd migrate
-/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1 -d "$GATEWAY_DATABASE_URL" -f deploy/dev/demo.sql
+/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1 -d "$GATEWAY_MIGRATE_DATABASE_URL" -f deploy/dev/demo.sql
 echo "demo contract 12345 loaded; serving on http://$GATEWAY_LISTEN/ (Ctrl-C stops)" >&2
 # The gateway handles Ctrl-C itself (graceful drain) and exits 0; then the EXIT trap stops PostgreSQL.
 build/gatewayd serve

@@ -63,8 +63,24 @@ def note_secret(value):
             f.write(value + "\n")
 
 
+OWNER_ROLE = "gateway_owner"        # owns the schema; `gatewayd migrate` runs as it (deploy/dev/pg.sh)
+SERVICE_ROLE = "gateway_service"    # what gatewayd serve and its commands run as
+
+
+def role_url(url, role):
+    """The same database as another role (the private clusters trust local logins)."""
+    scheme, rest = url.split("://", 1)
+    return "%s://%s@%s" % (scheme, role, rest.split("@", 1)[1] if "@" in rest else rest)
+
+
+def service_url(url):
+    """Where gatewayd serve and its commands connect: the service role, never the owner."""
+    return role_url(url, SERVICE_ROLE) if url and "://" in url else url
+
+
 class Postgres:
-    """A throwaway cluster under a temp dir, started on a free port; stop() removes it."""
+    """A throwaway cluster under a temp dir, started on a free port; stop() removes it. url is the
+    schema owner's (what tests use to inspect and plant data); service_url the service role's."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="gw-pg-")
@@ -86,12 +102,21 @@ class Postgres:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    @property
+    def service_url(self):
+        return service_url(self.url)
+
+    @property
+    def super_url(self):
+        return role_url(self.url, "postgres")
+
     def create_db(self, name):
         self.psql("CREATE DATABASE %s" % name, db="postgres")
         return self.url.rsplit("/", 1)[0] + "/" + name
 
-    def psql(self, sql, db=None, url=None):
-        target = url or (self.url if db is None else self.url.rsplit("/", 1)[0] + "/" + db)
+    def psql(self, sql, db=None, url=None, superuser=False):
+        base = self.super_url if superuser else self.url
+        target = url or (base if db is None else base.rsplit("/", 1)[0] + "/" + db)
         out = subprocess.run([PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", target, "-c", sql],
                              check=True, capture_output=True, text=True)
         return out.stdout.strip()
@@ -108,7 +133,8 @@ class Gateway:
                 del self.env[k]
         self.env.update({
             "GATEWAY_LISTEN": "127.0.0.1:%d" % self.port,
-            "GATEWAY_DATABASE_URL": db_url,
+            "GATEWAY_DATABASE_URL": service_url(db_url),
+            "GATEWAY_MIGRATE_DATABASE_URL": db_url,
             "GATEWAY_THREADS": "2",
             "GATEWAY_DB_POOL": "2",
             # receipts of test gateways stay out of the developer's var/mail
@@ -197,7 +223,9 @@ def gatewayd(args, db_url=None, env=None, input=None, timeout=60):
     """Runs a gatewayd subcommand; returns (rc, stdout, stderr)."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     if db_url:
-        e["GATEWAY_DATABASE_URL"] = db_url
+        # as deployed: the owner's URL for migrate, the service role's for everything else
+        e["GATEWAY_DATABASE_URL"] = service_url(db_url)
+        e["GATEWAY_MIGRATE_DATABASE_URL"] = db_url
     e.update(env or {})
     p = subprocess.run([GATEWAYD] + args, env=e, capture_output=True, text=True, input=input, timeout=timeout)
     for m in re.finditer(r"^(?:password|hmac_secret):\s+(\S+)", p.stdout, re.M):

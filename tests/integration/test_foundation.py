@@ -247,12 +247,14 @@ def test_internal_api_requires_bearer_token(c):
 def test_internal_account_upsert_creates_then_updates(c):
     gw = started(c)
     body = {"contract": "987 654 321", "phone": "8 (913) 555-44-33", "email": "a@example.com",
-            "holder_name": "Петров Пётр Петрович", "monthly_fee": "450.00", "balance": "100.50"}
+            "holder_name": "Петров Пётр Петрович", "monthly_fee": "450.00", "balance": "100.50",
+            "balance_as_of": "2026-01-01T00:00:00Z"}
     st, h, doc = gw.json("POST", "/v1/internal/accounts", body, AUTH)
     assert st == 201 and doc == {"result": "created", "balance": "100.50"}, (st, doc)
     row = c.pg.psql("SELECT phone, monthly_fee, balance FROM accounts WHERE contract = '987654321'")
     assert row == "+79135554433|45000|10050", row
-    st, h, doc = gw.json("POST", "/v1/internal/accounts", dict(body, balance="90.00", status="suspended"), AUTH)
+    st, h, doc = gw.json("POST", "/v1/internal/accounts", dict(body, balance="90.00", status="suspended",
+                                                              balance_as_of="2026-01-02 00:00:00"), AUTH)
     assert st == 200 and doc == {"result": "updated", "balance": "90.00"}, (st, doc)
     assert c.pg.psql("SELECT count(*) FROM ledger l JOIN accounts a ON a.id = l.account_id "
                      "WHERE a.contract = '987654321' AND l.kind = 'adjustment' AND l.amount = -1050") == "1"
@@ -309,7 +311,7 @@ def test_accounts_import_all_or_nothing(c):
             "600000002,89130000002,,Кузнецова Анна,suspended,450,-20.50\r\n")
     with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8") as f:
         f.write(good)
-    rc, out, err = gatewayd(["accounts", "import", f.name], c.url)
+    rc, out, err = gatewayd(["accounts", "import", "--as-of", "2026-01-01 00:00", f.name], c.url)
     assert rc == 0 and "2 accounts: 2 created" in out, (rc, out, err)
     assert c.pg.psql("SELECT holder_name || '|' || balance FROM accounts WHERE contract='600000001'") == \
         "Сидоров, Иван|0"
@@ -320,7 +322,7 @@ def test_accounts_import_all_or_nothing(c):
            "600000006,+79130000006,1.001\n")
     with open(f.name, "w") as g:
         g.write(bad)
-    rc, out, err = gatewayd(["accounts", "import", f.name], c.url)
+    rc, out, err = gatewayd(["accounts", "import", "--as-of", "2026-01-01 00:00", f.name], c.url)
     os.unlink(f.name)
     assert rc != 0, out
     for line in ("line 3", "line 4", "line 5"):
