@@ -163,9 +163,12 @@ static PGresult *q(struct mailer *m, const char *sql, int n, const char *const *
 
 /* Every write is a function of schema/009_roles.sql: the service role writes no table itself. */
 static const char sql_recover[] = "SELECT number, attempts FROM receipt_recover()";
-static const char sql_claim[] =
-	"SELECT " RECEIPT_COLUMNS " FROM receipt_claim($2::int, $3::bigint) r "
-	"JOIN payments p ON p.id = r.payment_id JOIN accounts a ON a.id = p.account_id";
+/* Two statements, not one join: the claim runs in the function with a snapshot newer than the
+ * calling statement's, which might not yet see the payment of a receipt it just claimed. */
+static const char sql_claim[] = "SELECT coalesce(array_agg(id), '{}')::text FROM receipt_claim($1::int, $2::bigint)";
+static const char sql_claimed[] =
+	"SELECT " RECEIPT_COLUMNS " FROM receipts r JOIN payments p ON p.id = r.payment_id "
+	"JOIN accounts a ON a.id = p.account_id WHERE r.id = ANY ($2::bigint[])";
 static const char sql_sent[] = "SELECT receipt_outcome($1::bigint, $2::int, 'sent', 0, NULL)";
 static const char sql_retry[] = "SELECT receipt_outcome($1::bigint, $2::int, 'pending', $3::bigint, $4)";
 static const char sql_failed[] = "SELECT receipt_outcome($1::bigint, $2::int, 'failed', 0, $3)";
@@ -187,7 +190,7 @@ static void record(struct mailer *m, const struct receipt *rc, const char *sql, 
 		if (m->pg || db_connect(m) == 0) {
 			PGresult *r = q(m, sql, n, params, PGRES_TUPLES_OK);
 			if (r) {
-				if (strcmp(PQcmdTuples(r), "1") != 0)
+				if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "t") != 0)
 					log_kv(LOG_WARN, "mailer: the claim on the receipt expired before its outcome was recorded",
 					       "receipt", rc->number, NULL);
 				PQclear(r);
@@ -279,8 +282,21 @@ static int cycle(struct mailer *m)
 	char batch[8], lease[24];
 	snprintf(batch, sizeof batch, "%d", BATCH);
 	snprintf(lease, sizeof lease, "%lld", m->lease_ms);
-	const char *params[] = {m->cfg->receipt_tz, batch, lease};
-	PGresult *r = q(m, sql_claim, 3, params, PGRES_TUPLES_OK);
+	const char *claim[] = {batch, lease};
+	PGresult *r = q(m, sql_claim, 2, claim, PGRES_TUPLES_OK);
+	if (!r)
+		return -1;
+	char *ids = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+	PQclear(r);
+	if (!ids)
+		return -1;          /* the claims (if any) expire and are recovered */
+	if (strcmp(ids, "{}") == 0) {
+		free(ids);
+		return 0;
+	}
+	const char *params[] = {m->cfg->receipt_tz, ids};
+	r = q(m, sql_claimed, 2, params, PGRES_TUPLES_OK);
+	free(ids);
 	if (!r)
 		return -1;
 	int n = PQntuples(r);

@@ -315,6 +315,7 @@ BEGIN
     END IF;
     IF p_balance_as_of > now() + interval '5 minutes' THEN
         result := 'future';          -- a balance of a moment still to come: a mistake, nothing changes
+        new_balance := coalesce((SELECT a.balance FROM accounts a WHERE a.contract = p_contract), 0);
         RETURN NEXT;
         RETURN;
     END IF;

@@ -70,7 +70,7 @@ def load(pg, first, n_accounts, n_history, tag):
         SELECT payment_id, md5(payment_id::text) || md5(random()::text), NULL, 'no_email' FROM l;
         """ % {"first": first, "na": n_accounts, "nh": n_history, "tag": tag})
     pg.psql("ANALYZE")
-    pg.psql("CHECKPOINT")
+    pg.psql("CHECKPOINT", superuser=True)
 
 
 def wrk(script, url, conns, threads=2, seconds=SECONDS, env=None):
@@ -201,7 +201,7 @@ def main():
     procs = []
     gws = []
     try:
-        pg.psql("ALTER SYSTEM SET max_connections = 300")
+        pg.psql("ALTER SYSTEM SET max_connections = 300", superuser=True)
         rc, out, err = gatewayd(["migrate"], pg.url)
         assert rc == 0, err
         load(pg, ACC_FIRST, BASE_ACCOUNTS, BASE_HISTORY, "h1")
@@ -233,7 +233,7 @@ def main():
 
             log("(%s) bookings: OSMP pay through HTTP and pgbench book_payment(), %d rounds ..." % (tag, ROUNDS))
             keep(tag + "_book", alternate(lambda i: booking_wrk(base, "osmp_pay.lua", "/v1/osmp", env),
-                                          lambda i: pgbench(pg.url, BOOK_SQL % sub)))
+                                          lambda i: pgbench(pg.service_url, BOOK_SQL % sub)))
             per_thread = int(max(10000, 3 * results[tag + "_book_http"]["rps"] * ROUND_SECONDS) / 2) + 1
             log("(%s) signing %d partner JSON bookings per round ..." % (tag, 2 * per_thread))
             for i in range(ROUNDS):
@@ -246,13 +246,13 @@ def main():
                     os.unlink("%s-%d.%d" % (reqs, i, t))
                 return res
             log("(%s) bookings: partner JSON API through HTTP and pgbench book_payment() ..." % tag)
-            keep(tag + "_pbook", alternate(partner_round, lambda i: pgbench(pg.url, PARTNER_BOOK_SQL % sub)))
+            keep(tag + "_pbook", alternate(partner_round, lambda i: pgbench(pg.service_url, PARTNER_BOOK_SQL % sub)))
             pg.psql("VACUUM ANALYZE")     # the bookings' aftermath (autovacuum, checkpoint) not on one side only
-            pg.psql("CHECKPOINT")
+            pg.psql("CHECKPOINT", superuser=True)
             log("(%s) lookups through HTTP and with pgbench ..." % tag)
             keep(tag + "_lookup", alternate(lambda i: wrk("lookup.lua", base + "/v1/accounts/lookup", HTTP_CONNS,
                                                           seconds=ROUND_SECONDS, env=env),
-                                            lambda i: pgbench(pg.url, LOOKUP_SQL % sub)))
+                                            lambda i: pgbench(pg.service_url, LOOKUP_SQL % sub)))
 
         measure("x1", BASE_ACCOUNTS)
 

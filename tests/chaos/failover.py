@@ -127,8 +127,8 @@ class ReplicatedWorld(World):
             self.standby = Standby(self.pg, "standby1")
             self.standby.start()
             if sync:
-                self.pg.psql("ALTER SYSTEM SET synchronous_standby_names = 'standby1'")
-                self.pg.psql("SELECT pg_reload_conf()")
+                self.pg.psql("ALTER SYSTEM SET synchronous_standby_names = 'standby1'", superuser=True)
+                self.pg.psql("SELECT pg_reload_conf()", superuser=True)
             self.wait_streaming(sync)
         except BaseException:
             self.destroy()
@@ -142,7 +142,8 @@ class ReplicatedWorld(World):
         deadline = time.time() + 30
         state = ""
         while time.time() < deadline:
-            state = self.pg.psql("SELECT application_name || ' ' || state || ' ' || sync_state FROM pg_stat_replication")
+            state = self.pg.psql("SELECT application_name || ' ' || state || ' ' || sync_state FROM pg_stat_replication",
+                                 superuser=True)
             if state == "standby1 streaming " + want:
                 return
             time.sleep(0.1)
@@ -269,7 +270,8 @@ class LagSampler(threading.Thread):
         while not self.stop_flag:
             try:
                 out = self.pg.psql("SELECT coalesce(extract(epoch FROM flush_lag) * 1000, 0)::numeric(12,3) || ' ' || "
-                                   "pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn) FROM pg_stat_replication")
+                                   "pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn) FROM pg_stat_replication",
+                                   superuser=True)
                 lag, behind = out.split()
                 self.lag_ms.append(float(lag))
                 self.behind.append(int(float(behind)))

@@ -171,7 +171,10 @@ def test_mail_outage_and_slow_mail_do_not_slow_payments_and_lose_no_receipt(c):
     drain = time.time() - t_back
     f = verify_books(c.world, feed.txns, stats)
     left, failed, total = map(int, pending_mail(c).split("/"))
-    assert left == 0 and failed == 0, "after %.0fs: %d receipts not sent, %d failed" % (drain, left, failed)
+    assert left == 0 and failed == 0, "after %.0fs: %d receipts not sent, %d failed: %s" % (
+        drain, left, failed, c.world.sql("SELECT string_agg(number || ' ' || state || ' #' || attempts || ' due ' || "
+                                         "round(extract(epoch FROM next_attempt_at - now())) || 's', '; ') FROM "
+                                         "(SELECT * FROM receipts WHERE state NOT IN ('sent', 'no_email') LIMIT 8) r"))
 
     # each receipt delivered exactly once (the slow server delivered some, the healthy ones the rest)
     numbers = c.world.sql("SELECT number FROM receipts WHERE email IS NOT NULL").split()

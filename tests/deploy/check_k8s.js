@@ -301,7 +301,10 @@ function main() {
       if (e.valueFrom && e.valueFrom.secretKeyRef) b.push(`${who}: ${e.name} from secretKeyRef: mount the Secret as files`);
     }
     for (const e of cont.env || []) if (e.valueFrom && e.valueFrom.secretKeyRef) b.push(`${who}: ${e.name} from secretKeyRef puts a secret into the environment`);
-    if (!given.has("GATEWAY_DATABASE_URL")) b.push(`${who}: GATEWAY_DATABASE_URL_FILE missing`);
+    // the pods run as the service role, the migration Job as the schema owner
+    const db = who === "Job" ? "GATEWAY_MIGRATE_DATABASE_URL" : "GATEWAY_DATABASE_URL";
+    if (!given.has(db)) b.push(`${who}: ${db}_FILE missing`);
+    if (who !== "Job" && given.has("GATEWAY_MIGRATE_DATABASE_URL")) b.push(`${who}: the pods must not get the owner's URL`);
     const envFrom = (cont.envFrom || []).map((x) => (x.configMapRef || {}).name);
     if (!envFrom.includes(cm.metadata.name)) b.push(`${who}: envFrom configMapRef ${cm.metadata.name} missing`);
     if ((cont.envFrom || []).some((x) => x.secretRef)) b.push(`${who}: envFrom secretRef puts secrets into the environment`);

@@ -259,8 +259,10 @@ def static(d, ref_path):
 
     given = check_credentials("gatewayd.service", svc, secrets)
     mig_given = check_credentials("gatewayd-migrate.service", mig, secrets)
-    report("GATEWAY_DATABASE_URL" in given and "GATEWAY_DATABASE_URL" in mig_given,
-           "both units read GATEWAY_DATABASE_URL from a credential")
+    report("GATEWAY_DATABASE_URL" in given and "GATEWAY_MIGRATE_DATABASE_URL" in mig_given
+           and "GATEWAY_MIGRATE_DATABASE_URL" not in given,
+           "gatewayd.service reads the service role's GATEWAY_DATABASE_URL, gatewayd-migrate.service the owner's "
+           "GATEWAY_MIGRATE_DATABASE_URL, each from a credential")
 
     dropin = os.path.join(d, "credentials.conf.example")
     try:

@@ -100,7 +100,8 @@ pg_started=1
 # credentials directory), nothing else; run as an unprivileged user, like User=gatewayd.
 creds=$tmp/credentials
 mkdir -p "$creds"
-printf '%s\n' "$url" >"$creds/database_url"
+printf '%s\n' "$url" >"$creds/migrate_database_url" # the schema owner, for migrate
+deploy/dev/pg.sh service-url "$tmp/pg" >"$creds/database_url"   # the service role, for serve
 printf 'deploy-test-admin-token-%s\n' "$RANDOM$RANDOM" >"$creds/admin_token"
 # As root, gatewayd runs as `nobody` (strace -u); otherwise as the calling user.
 as_user=()
@@ -120,7 +121,8 @@ done <"$DEPLOY"/systemd/gatewayd.env
 gw_port=$(deploy/dev/free_port.sh)
 smtp_port=$(deploy/dev/free_port.sh) # nothing listens there: mail stays queued, no file written
 env_args+=(GATEWAY_LISTEN="127.0.0.1:$gw_port" GATEWAY_MAIL_URL="smtp://127.0.0.1:$smtp_port"
-	GATEWAY_DATABASE_URL_FILE="$creds/database_url" GATEWAY_ADMIN_TOKEN_FILE="$creds/admin_token"
+	GATEWAY_DATABASE_URL_FILE="$creds/database_url" GATEWAY_MIGRATE_DATABASE_URL_FILE="$creds/migrate_database_url"
+	GATEWAY_ADMIN_TOKEN_FILE="$creds/admin_token"
 	GATEWAY_THREADS=2 GATEWAY_DB_POOL=2)
 mkdir -p "$tmp/state/gatewayd"
 [[ ${#as_user[@]} -eq 0 ]] || chown nobody "$tmp/state/gatewayd"

@@ -234,6 +234,31 @@ def test_hole_4_an_import_keeps_payments_booked_after_its_export(c):
 
 
 @test
+def test_internal_api_balance_needs_its_moment_and_keeps_later_payments(c):
+    admin = {"Authorization": "Bearer guard-admin-token-0123456789"}
+    gw = Gateway(c.pg.url, GATEWAY_ADMIN_TOKEN="guard-admin-token-0123456789").start()
+    try:
+        body = {"contract": "700000004", "holder_name": "Api", "balance": "10.00"}
+        st, h, doc = gw.json("POST", "/v1/internal/accounts", body, admin)
+        assert st == 400 and doc["error"]["code"] == "balance_as_of_required", (st, doc)
+        st, h, doc = gw.json("POST", "/v1/internal/accounts", dict(body, balance_as_of="2026-02-30 00:00"), admin)
+        assert st == 400 and "balance_as_of" in doc["error"]["message"], (st, doc)
+        st, h, doc = gw.json("POST", "/v1/internal/accounts", dict(body, balance_as_of="2026-01-01T00:00:00Z"), admin)
+        assert st == 201, (st, doc)
+        book_cash(c, "9100005", "700000004", 2500)
+        st, h, doc = gw.json("POST", "/v1/internal/accounts",
+                             dict(body, balance="15.00", balance_as_of="2026-01-02 00:00:00+03:00"), admin)
+        assert st == 200 and doc == {"result": "updated", "balance": "40.00"}, (st, doc)
+        st, h, doc = gw.json("POST", "/v1/internal/accounts", dict(body, balance_as_of="2026-01-01 12:00"), admin)
+        assert st == 409 and doc["error"]["code"] == "stale_balance", (st, doc)
+        st, h, doc = gw.json("POST", "/v1/internal/accounts", dict(body, balance_as_of="2999-01-01"), admin)
+        assert st == 422 and doc["error"]["code"] == "future_balance", (st, doc)
+        assert violations(c) == ""
+    finally:
+        gw.stop()
+
+
+@test
 def test_serve_refuses_the_owners_url_and_a_superuser(c):
     for url, who in ((c.pg.url, "the schema owner"), (c.pg.super_url, "a superuser"),
                      (role_url(c.pg.url, "gateway_owner"), "the schema owner")):
