@@ -52,9 +52,6 @@ static void refuse_auth(struct req *r, enum partner_auth_status st)
 				 "X-Timestamp is more than %d seconds away from our clock (unix time in seconds expected)",
 				 PARTNER_TIMESTAMP_WINDOW);
 		return;
-	case PA_NETWORK:
-		http_reply_error(r, status, "forbidden", "requests from this address are not accepted for this partner");
-		return;
 	case PA_PROTOCOL:
 		http_reply_error(r, status, "forbidden", "this partner is not set up for the JSON API");
 		return;

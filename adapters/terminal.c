@@ -20,7 +20,7 @@ int terminal_init(struct adapter_ctx *ctx, char err[256])
 {
 	struct terminal_state *st = calloc(1, sizeof *st);
 	if (st)
-		st->partners = partner_cache_new();
+		st->partners = partner_cache_new(ctx->base, ctx->cfg->partner_fail_rate);
 	if (!st || !st->partners) {
 		free(st);
 		snprintf(err, 256, "out of memory");
@@ -205,11 +205,12 @@ int term_auth_http_status(enum partner_auth_status st)
 {
 	switch (st) {
 	case PA_OK: return 200;
-	case PA_NETWORK:
 	case PA_PROTOCOL:
 	case PA_DISABLED: return 403;
 	case PA_UNAVAILABLE: return 503;
 	case PA_MISSING:
+	case PA_NETWORK:          /* answered like a bad credential: nothing tells an outsider the login exists */
+	case PA_THROTTLED:
 	case PA_CREDENTIALS:
 	case PA_SIGNATURE:
 	case PA_TIMESTAMP: return 401;
@@ -221,6 +222,7 @@ static enum metric_id refusal_metric(enum partner_auth_status st)
 {
 	switch (st) {
 	case PA_NETWORK: return M_PARTNER_AUTH_NETWORK;
+	case PA_THROTTLED: return M_PARTNER_AUTH_THROTTLED;
 	case PA_SIGNATURE: return M_PARTNER_AUTH_SIGNATURE;
 	case PA_TIMESTAMP: return M_PARTNER_AUTH_TIMESTAMP;
 	case PA_PROTOCOL: return M_PARTNER_AUTH_PROTOCOL;
@@ -250,6 +252,9 @@ static void on_auth(enum partner_auth_status st, const struct partner *p, void *
 	void *darg = a->arg;
 	OPENSSL_cleanse(a->password, sizeof a->password);
 	free(a);
+	/* the true reason is in the log line and the metrics above; the client learns only "not you" */
+	if (st == PA_NETWORK || st == PA_THROTTLED)
+		st = PA_CREDENTIALS;
 	done(r, st, st == PA_OK ? p : NULL, darg);
 }
 

@@ -52,6 +52,8 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_LOOKUP_BURST", "10", false, "account lookups a client may make at once before the rate applies"},
 	{"GATEWAY_PAYMENT_RATE", "20", false, "web payments a client address may create per minute (429 beyond)"},
 	{"GATEWAY_PAYMENT_BURST", "10", false, "web payments a client may create at once before the rate applies"},
+	{"GATEWAY_RATELIMIT_IPV6_PREFIX", "64", false, "IPv6 clients are counted per network of this many bits by the per-address limits (32–128; IPv4 per address)"},
+	{"GATEWAY_PARTNER_FAIL_RATE", "30", false, "failed partner logins allowed per minute per login and per client address; as many at once; beyond, refused unchecked (a partner whose right password was seen before still gets in)"},
 	{"GATEWAY_SANDBOX_SECRET", "random per process", true, "HMAC key of the sandbox acquirer's notifications"},
 	{"GATEWAY_CA_FILE", "", false, "PEM CA bundle trusted for outbound TLS to providers, besides the system store"},
 	{"GATEWAY_PROVIDER_TIMEOUT_MS", "10000", false, "limit of one call to a provider's API (a create is tried up to 3 times)"},
@@ -527,6 +529,12 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	if (int_var("GATEWAY_PAYMENT_BURST", 1, 100000, 10, &v, err) != 0)
 		goto fail;
 	c->payment_burst = (int)v;
+	if (int_var("GATEWAY_RATELIMIT_IPV6_PREFIX", 32, 128, 64, &v, err) != 0)
+		goto fail;
+	c->ratelimit_v6_prefix = (int)v;
+	if (int_var("GATEWAY_PARTNER_FAIL_RATE", 1, 100000, 30, &v, err) != 0)
+		goto fail;
+	c->partner_fail_rate = (int)v;
 	/* Receipts and the mailer. */
 	c->mail_user = getvar("GATEWAY_MAIL_USER", false, NULL, err, &bad);
 	if (!bad)

@@ -49,6 +49,8 @@ struct config {
 	int lookup_burst;         /* GATEWAY_LOOKUP_BURST: lookups allowed at once before the rate applies */
 	int payment_rate;         /* GATEWAY_PAYMENT_RATE: web payments created per minute per client address */
 	int payment_burst;        /* GATEWAY_PAYMENT_BURST */
+	int ratelimit_v6_prefix;  /* GATEWAY_RATELIMIT_IPV6_PREFIX */
+	int partner_fail_rate;    /* GATEWAY_PARTNER_FAIL_RATE: failed partner logins per minute per login / address */
 	char *sandbox_secret;     /* GATEWAY_SANDBOX_SECRET(_FILE): signs the sandbox's notifications */
 	/* outbound providers (RBS, YooKassa) and the pending-payment janitor */
 	char *ca_file;            /* GATEWAY_CA_FILE: extra CA bundle for outbound TLS; NULL: system store only */

@@ -14,6 +14,7 @@
 #include "mailer.h"
 #include "metrics.h"
 #include "migrations.h"
+#include "offload.h"
 #include "partner_cli.h"
 #include "reconcile.h"
 #include "routes.h"
@@ -87,7 +88,16 @@ static int serve(const struct config *cfg)
 		metrics_add_route(i, table[i].method, table[i].pattern);
 	/* The mailer starts once the gateway listens and stops after the HTTP drain. */
 	server_sidecar = (struct server_sidecar){mailer_start, mailer_stop};
+	/* password hashes (partner logins) run on one thread off the event loops: however many arrive,
+	 * they take at most one core, and the failed-login limits keep them few */
+	if (offload_start(1) != 0) {
+		fprintf(stderr, "gatewayd: cannot start the password-check threads\n");
+		free(table);
+		free(active);
+		return 1;
+	}
 	int rc = server_run(cfg, table, nroutes, active, nactive);
+	offload_stop();
 	free(table);
 	free(active);
 	evmem_release();

@@ -24,7 +24,20 @@ static const struct {
 	[M_DB_ERRORS] = {"gateway_db_errors_total", "counter", "queries that ended in a PostgreSQL error", NULL},
 	[M_DB_UNAVAILABLE] = {"gateway_db_unavailable_total", "counter", "queries refused or lost because the database was unreachable", NULL},
 	[M_DB_RECONNECTS] = {"gateway_db_reconnects_total", "counter", "PostgreSQL connections (re)established", NULL},
-	[M_RATE_LIMITED] = {"gateway_rate_limited_total", "counter", "requests refused by a rate limit", NULL},
+#define RATE(id, limiter) [id] = {"gateway_rate_limited_total", "counter", \
+	"requests refused by a rate limit, by limiter (partner_*: failed partner logins per login and per address)", \
+	"limiter=\"" limiter "\""}
+	RATE(M_RATE_LIMITED_LOOKUP, "lookup"),
+	RATE(M_RATE_LIMITED_PAYMENT, "payment"),
+	RATE(M_RATE_LIMITED_LOGIN, "partner_login"),
+	RATE(M_RATE_LIMITED_ADDRESS, "partner_address"),
+#undef RATE
+	[M_RATELIMIT_EVICTIONS] = {"gateway_rate_limit_evictions_total", "counter",
+				   "keys that took over the fullest bucket of a full set (inheriting its tokens)", NULL},
+	[M_PASSWORD_CHECKS] = {"gateway_partner_password_checks_total", "counter",
+			       "partner password hashes (PBKDF2) computed off the event loops, known login or not", NULL},
+	[M_PASSWORD_CHECKS_WAITING] = {"gateway_offload_jobs_waiting", "gauge",
+				       "blocking jobs (partner password hashes) queued or running off the event loops", NULL},
 	[M_NOTIFY_REJECTED] = {"gateway_notifications_rejected_total", "counter", "provider notifications that failed verification", NULL},
 	[M_PAYMENTS_CREATED] = {"gateway_web_payments_created_total", "counter", "web payments handed to a provider", NULL},
 	[M_PAYMENTS_PROVIDER_FAILED] = {"gateway_web_payments_provider_failed_total", "counter", "web payments the provider refused or did not answer at creation", NULL},
@@ -37,6 +50,7 @@ static const struct {
 	PARTNER_AUTH(M_PARTNER_AUTH_TIMESTAMP, "timestamp"),
 	PARTNER_AUTH(M_PARTNER_AUTH_PROTOCOL, "protocol"),
 	PARTNER_AUTH(M_PARTNER_AUTH_DISABLED, "disabled"),
+	PARTNER_AUTH(M_PARTNER_AUTH_THROTTLED, "throttled"),
 #undef PARTNER_AUTH
 #define CASH(id, result) [id] = {"gateway_partner_payments_total", "counter", \
 	"pay requests of terminal networks and partners, by booking result", "result=\"" result "\""}

@@ -16,7 +16,15 @@ enum metric_id {
 	M_DB_ERRORS,            /* counter */
 	M_DB_UNAVAILABLE,       /* counter */
 	M_DB_RECONNECTS,        /* counter */
-	M_RATE_LIMITED,         /* counter */
+	/* requests refused by a rate limit, by limiter (labelled); keys that took over another's bucket */
+	M_RATE_LIMITED_LOOKUP,
+	M_RATE_LIMITED_PAYMENT,
+	M_RATE_LIMITED_LOGIN,
+	M_RATE_LIMITED_ADDRESS,
+	M_RATELIMIT_EVICTIONS,
+	/* partner password checks (PBKDF2) run off the event loops: done, and waiting (gauge) */
+	M_PASSWORD_CHECKS,
+	M_PASSWORD_CHECKS_WAITING,
 	M_NOTIFY_REJECTED,      /* counter: provider notifications that failed verification */
 	M_PAYMENTS_CREATED,     /* counter: web payments handed to a provider */
 	M_PAYMENTS_PROVIDER_FAILED, /* counter: web payments the provider refused or did not answer */
@@ -28,6 +36,7 @@ enum metric_id {
 	M_PARTNER_AUTH_TIMESTAMP,
 	M_PARTNER_AUTH_PROTOCOL,
 	M_PARTNER_AUTH_DISABLED,
+	M_PARTNER_AUTH_THROTTLED,
 	/* cash bookings by terminal networks and partners, by result (labelled) */
 	M_CASH_BOOKED,
 	M_CASH_DUPLICATE,

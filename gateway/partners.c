@@ -1,7 +1,11 @@
 /* partners.c — partner records and request authentication. A per-loop cache keeps looked-up
  * partners for PARTNER_CACHE_TTL seconds (so `gatewayd partner disable` takes effect within that
  * time) and remembers a successful password check by a SHA-256 of what was presented, so the
- * PBKDF2 work is done once per loop and credential, not once per request. */
+ * PBKDF2 work is done once per loop and credential, not once per request. That work runs off the
+ * event loop (offload.c), and a login that does not exist costs the same: its password is checked
+ * against a dummy hash, its signature computed with a dummy key, and it gets the same 401. Failed
+ * logins are counted per login and per address; past the limit they are refused without the work.
+ * Credentials come first: a refusal for the source network is answered like a bad credential. */
 #include "partners.h"
 
 #include <ctype.h>
@@ -20,6 +24,9 @@
 #include <openssl/rand.h>
 
 #include "db.h"
+#include "metrics.h"
+#include "offload.h"
+#include "ratelimit.h"
 
 static struct db_stmt q_by_login = {
 	"partner_by_login",
@@ -39,6 +46,7 @@ const char *partner_auth_reason(enum partner_auth_status st)
 	case PA_PROTOCOL: return "protocol";
 	case PA_DISABLED: return "disabled";
 	case PA_UNAVAILABLE: return "unavailable";
+	case PA_THROTTLED: return "throttled";
 	}
 	return "unknown";
 }
@@ -363,11 +371,40 @@ bool partner_protocol_valid(const char *s)
 	return s && (strcmp(s, "osmp") == 0 || strcmp(s, "sber-online") == 0 || strcmp(s, "json") == 0);
 }
 
+/* ---- failed logins, the dummy, and the check off the loop ---------------------------------- */
+
+/* Failed Basic logins, per login and per client address, shared by every loop: beyond them a login
+ * is refused without computing a hash (the same 401), so a flood of wrong passwords costs almost
+ * nothing; a partner whose right password was verified before is still let in (its verifier is
+ * cached), so the flood cannot lock it out. */
+static struct ratelimit *fail_login, *fail_addr;
+static int fail_rate = 30;
+static pthread_once_t fail_once = PTHREAD_ONCE_INIT;
+/* A PBKDF2 hash of a random password: what a login that does not exist is checked against. */
+static char dummy_hash[PARTNER_HASH_BUFSZ];
+static char dummy_secret[65];
+
+static void fail_init(void)
+{
+	fail_login = ratelimit_new(fail_rate, fail_rate, 16384);     /* a minute's worth at once */
+	fail_addr = ratelimit_new(fail_rate, fail_rate, 16384);
+	unsigned char rnd[24];
+	char pw[49];
+	if (RAND_bytes(rnd, sizeof rnd) == 1) {
+		to_hex(rnd, sizeof rnd, pw);
+		if (partner_password_hash(pw, dummy_hash) != 0)
+			dummy_hash[0] = '\0';
+		OPENSSL_cleanse(pw, sizeof pw);
+		to_hex(rnd, 16, dummy_secret);     /* never a partner's: an HMAC key nobody knows */
+	}
+}
+
 /* ---- the per-loop cache and authentication --------------------------------------------------- */
 
 #define CACHE_SLOTS 64
 
 struct cache_entry {
+	struct partner_cache *pc;
 	bool used;
 	bool found;               /* false: no such login (negative entry) */
 	char login[PARTNER_LOGIN_MAX + 1];
@@ -381,6 +418,7 @@ struct cache_entry {
 
 struct partner_cache {
 	struct cache_entry e[CACHE_SLOTS];
+	struct offload *off;      /* this loop's inbox of password checks */
 };
 
 static time_t mono_now(void)
@@ -390,7 +428,17 @@ static time_t mono_now(void)
 	return ts.tv_sec;
 }
 
-struct partner_cache *partner_cache_new(void) { return calloc(1, sizeof(struct partner_cache)); }
+struct partner_cache *partner_cache_new(struct event_base *base, int fail_per_minute)
+{
+	fail_rate = fail_per_minute;
+	pthread_once(&fail_once, fail_init);
+	struct partner_cache *pc = calloc(1, sizeof *pc);
+	if (pc && !(pc->off = offload_new(base))) {
+		free(pc);
+		pc = NULL;
+	}
+	return pc;
+}
 
 static void entry_clear(struct cache_entry *e)
 {
@@ -409,6 +457,7 @@ void partner_cache_free(struct partner_cache *pc)
 {
 	if (!pc)
 		return;
+	offload_free(pc->off);        /* checks in flight for this loop will not call back */
 	for (int i = 0; i < CACHE_SLOTS; i++)
 		entry_clear(&pc->e[i]);
 	free(pc);
@@ -457,45 +506,158 @@ static void credential_digest(const char *login, const char *password, const cha
 	EVP_MD_CTX_free(c);
 }
 
-static enum partner_auth_status decide(struct cache_entry *e, const struct partner_credentials *cr)
+static bool throttled(const struct partner_credentials *cr)
 {
-	if (!e->found)
-		return PA_CREDENTIALS;
-	if (!partner_peer_allowed(&e->p, cr->peer))
-		return PA_NETWORK;
-	if (cr->hmac) {
-		char want[65];
-		if (!e->hmac_secret || !*e->hmac_secret)
-			return PA_CREDENTIALS;
-		if (partner_signature(e->hmac_secret, cr->method, cr->target, cr->timestamp, cr->body, cr->body_len, want) != 0)
-			return PA_UNAVAILABLE;
-		if (!signature_matches(cr->signature, want))
-			return PA_SIGNATURE;
-		if (!partner_timestamp_fresh(cr->timestamp, cr->now))
-			return PA_TIMESTAMP;
-	} else {
-		if (!e->password_hash || !*e->password_hash)
-			return PA_CREDENTIALS;
-		unsigned char d[32];
-		credential_digest(cr->login, cr->password, e->password_hash, d);
-		if (!(e->ok_valid && CRYPTO_memcmp(d, e->ok_digest, sizeof d) == 0)) {
-			if (!partner_password_verify(cr->password, e->password_hash))
-				return PA_CREDENTIALS;
-			memcpy(e->ok_digest, d, sizeof d);
-			e->ok_valid = true;
-		}
+	unsigned char k[17];
+	size_t n = ratelimit_addr_key(cr->peer ? cr->peer : "", 64, k);
+	if (fail_login && !ratelimit_peek(fail_login, cr->login, strlen(cr->login), NULL)) {
+		metrics_add(M_RATE_LIMITED_LOGIN, 1);
+		return true;
 	}
-	if (cr->protocol && strcmp(e->p.protocol, cr->protocol) != 0)
+	if (fail_addr && !ratelimit_peek(fail_addr, k, n, NULL)) {
+		metrics_add(M_RATE_LIMITED_ADDRESS, 1);
+		return true;
+	}
+	return false;
+}
+
+static void count_failure(const char *login, const char *peer)
+{
+	unsigned char k[17];
+	size_t n = ratelimit_addr_key(peer ? peer : "", 64, k);
+	if (fail_login)
+		ratelimit_take(fail_login, login, strlen(login), NULL);
+	if (fail_addr)
+		ratelimit_take(fail_addr, k, n, NULL);
+}
+
+/* One password check in flight. Everything it needs is copied: the cache entry may be reused for
+ * another login, and the request's strings live only until its answer. */
+struct check {
+	struct partner_cache *pc;
+	partner_auth_cb done;
+	void *arg;
+	bool found;
+	struct partner p;
+	const char *protocol;     /* a literal of the caller's */
+	char login[PARTNER_LOGIN_MAX + 1];
+	char peer[64];
+	char password[256];
+	char hash[PARTNER_HASH_BUFSZ];
+	unsigned char digest[32];
+	bool verified;
+};
+
+static void check_free(struct check *c)
+{
+	OPENSSL_cleanse(c, sizeof *c);
+	free(c);
+}
+
+/* What follows a good credential: the network, the protocol, the active flag. A network refusal is
+ * reported as such (logs, metrics) and answered to the client exactly like a bad credential. */
+static enum partner_auth_status after_credentials(const struct partner *p, const char *peer, const char *protocol)
+{
+	if (!partner_peer_allowed(p, peer))
+		return PA_NETWORK;
+	if (protocol && strcmp(p->protocol, protocol) != 0)
 		return PA_PROTOCOL;
-	if (!e->p.active)
+	if (!p->active)
 		return PA_DISABLED;
 	return PA_OK;
 }
 
+static void check_work(void *arg)
+{
+	struct check *c = arg;
+	c->verified = partner_password_verify(c->password, c->hash) && c->found;
+	metrics_add(M_PASSWORD_CHECKS, 1);
+}
+
+static void check_done(void *arg)
+{
+	struct check *c = arg;
+	enum partner_auth_status st;
+	if (!c->verified) {
+		count_failure(c->login, c->peer);
+		st = PA_CREDENTIALS;
+	} else {
+		struct cache_entry *e = cache_find(c->pc, c->login);
+		if (e && e->found && e->password_hash && strcmp(e->password_hash, c->hash) == 0) {
+			memcpy(e->ok_digest, c->digest, sizeof c->digest);
+			e->ok_valid = true;
+		}
+		st = after_credentials(&c->p, c->peer, c->protocol);
+	}
+	c->done(st, c->found ? &c->p : NULL, c->arg);
+	check_free(c);
+}
+
+/* Checks a password against hash off the event loop (a known login's, or the dummy for an unknown
+ * one: the same work and the same answer either way). */
+static void check_password(struct cache_entry *e, const struct partner_credentials *cr, const char *hash,
+			   const unsigned char digest[32], partner_auth_cb done, void *arg)
+{
+	if (throttled(cr)) {
+		done(PA_THROTTLED, e->found ? &e->p : NULL, arg);
+		return;
+	}
+	struct check *c = calloc(1, sizeof *c);
+	if (!c || strlen(cr->password) >= sizeof c->password || strlen(hash) >= sizeof c->hash) {
+		if (c)
+			check_free(c);
+		done(c ? PA_CREDENTIALS : PA_UNAVAILABLE, NULL, arg);
+		return;
+	}
+	c->pc = e->pc;
+	c->done = done;
+	c->arg = arg;
+	c->found = e->found;
+	if (e->found)
+		c->p = e->p;
+	c->protocol = cr->protocol;
+	snprintf(c->login, sizeof c->login, "%s", cr->login);
+	snprintf(c->peer, sizeof c->peer, "%s", cr->peer ? cr->peer : "");
+	snprintf(c->password, sizeof c->password, "%s", cr->password);
+	snprintf(c->hash, sizeof c->hash, "%s", hash);
+	memcpy(c->digest, digest, sizeof c->digest);
+	if (!offload_run(e->pc->off, check_work, check_done, c)) {
+		/* the pool is full (a flood): refuse like a throttled login, without the work */
+		check_free(c);
+		done(PA_THROTTLED, e->found ? &e->p : NULL, arg);
+	}
+}
+
 static void answer(struct cache_entry *e, const struct partner_credentials *cr, partner_auth_cb done, void *arg)
 {
-	enum partner_auth_status st = decide(e, cr);
-	done(st, e->found ? &e->p : NULL, arg);
+	const struct partner *p = e->found ? &e->p : NULL;
+	if (cr->hmac) {
+		/* an unknown login's signature is computed too, with a key nobody has */
+		const char *secret = e->found && e->hmac_secret && *e->hmac_secret ? e->hmac_secret : dummy_secret;
+		char want[65];
+		if (partner_signature(secret, cr->method, cr->target, cr->timestamp, cr->body, cr->body_len, want) != 0) {
+			done(PA_UNAVAILABLE, NULL, arg);
+			return;
+		}
+		if (!signature_matches(cr->signature, want) || secret == dummy_secret) {
+			done(e->found ? PA_SIGNATURE : PA_CREDENTIALS, p, arg);
+			return;
+		}
+		if (!partner_timestamp_fresh(cr->timestamp, cr->now)) {
+			done(PA_TIMESTAMP, p, arg);
+			return;
+		}
+		done(after_credentials(&e->p, cr->peer, cr->protocol), p, arg);
+		return;
+	}
+	const char *hash = e->found && e->password_hash && *e->password_hash ? e->password_hash : dummy_hash;
+	unsigned char d[32];
+	credential_digest(cr->login, cr->password, hash, d);
+	if (e->found && hash != dummy_hash && e->ok_valid && CRYPTO_memcmp(d, e->ok_digest, sizeof d) == 0) {
+		done(after_credentials(&e->p, cr->peer, cr->protocol), p, arg);
+		return;
+	}
+	check_password(e, cr, hash, d, done, arg);
 }
 
 struct lookup {
@@ -522,6 +684,7 @@ static void on_partner(const struct db_result *r, void *arg)
 	if (keep)
 		memcpy(okd, e->ok_digest, sizeof okd);
 	entry_clear(e);
+	e->pc = lk->pc;
 	e->used = true;
 	snprintf(e->login, sizeof e->login, "%s", cr->login);
 	e->fetched = mono_now();

@@ -54,6 +54,7 @@ enum partner_auth_status {
 	PA_PROTOCOL,              /* the partner speaks another protocol than this endpoint */
 	PA_DISABLED,              /* authentic, but the partner is disabled */
 	PA_UNAVAILABLE,           /* the database could not be asked; retry later */
+	PA_THROTTLED,             /* too many failed logins for this login or address: refused unchecked */
 };
 
 /* "network", "credentials", ... for logs and metrics. */
@@ -77,14 +78,18 @@ struct partner_credentials {
 
 /* Per-event-loop cache of partner records (not thread safe; one per loop). */
 struct partner_cache;
-struct partner_cache *partner_cache_new(void);
+struct event_base;
+/* The cache of the loop on base; failed Basic logins are limited to fail_per_minute per login and
+ * per client address (process-wide; the first cache's value counts). */
+struct partner_cache *partner_cache_new(struct event_base *base, int fail_per_minute);
 void partner_cache_free(struct partner_cache *pc);
 
 typedef void (*partner_auth_cb)(enum partner_auth_status st, const struct partner *p, void *arg);
 
 /* Authenticates a request: finds the partner by login (cached for PARTNER_CACHE_TTL seconds), checks
- * the source network, then the password (PBKDF2; a success is remembered per loop so the hot path
- * does not rerun it) or the signature and timestamp, then the protocol and the active flag.
+ * the password (PBKDF2 off the event loop; a success is remembered per loop so the hot path does not
+ * rerun it) or the signature and timestamp — an unknown login costs the same and fails the same —,
+ * then the source network, the protocol and the active flag.
  * done(st, p, arg) is called exactly once — possibly before this function returns (cache hit).
  * p is the partner when it was identified (NULL for PA_MISSING / unknown login / PA_UNAVAILABLE);
  * it is valid during the callback only. */

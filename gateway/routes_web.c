@@ -45,11 +45,11 @@ static bool allowed(struct req *r, bool lookup)
 	pthread_once(&limiter_once, limiter_init);
 	struct ratelimit *rl = lookup ? lookup_limiter : payment_limiter;
 	int retry = 1;
-	if (!rl || ratelimit_take(rl, r->peer, &retry))
+	if (!rl || ratelimit_take_addr(rl, req_client_addr(r), limiter_cfg->ratelimit_v6_prefix, &retry))
 		return true;
 	char ra[16];
 	snprintf(ra, sizeof ra, "%d", retry);
-	metrics_add(M_RATE_LIMITED, 1);
+	metrics_add(lookup ? M_RATE_LIMITED_LOOKUP : M_RATE_LIMITED_PAYMENT, 1);
 	http_header(r, "Retry-After", ra);
 	http_reply_error(r, 429, "rate_limited", "too many %s from your address; try again in %d s",
 			 lookup ? "lookups" : "payments", retry);

@@ -271,8 +271,9 @@ def static(d, ref_path):
     except (OSError, ValueError) as e:
         report(False, "credentials.conf.example parses", [str(e)])
         extra = set()
-    missing = sorted(secrets - given - extra)
-    report(not missing, "every secret variable has a credential in gatewayd.service or credentials.conf.example",
+    missing = sorted(secrets - given - extra - mig_given)
+    report(not missing, "every secret variable has a credential in gatewayd.service, gatewayd-migrate.service or "
+           "credentials.conf.example",
            ["no credential for %s" % m for m in missing])
 
     assigned, mentioned, errors = read_env(env_path)

@@ -134,7 +134,7 @@ def test_lookup_is_rate_limited_per_address(c):
         assert codes == [200, 200, 200], codes
         st, h, d = gw.json("GET", "/v1/accounts/lookup?contract=700000001")
         assert st == 429 and error_of(d)[0] == "rate_limited" and int(h["retry-after"]) >= 1, (st, h, d)
-        assert "gateway_rate_limited_total 1" in gw.request("GET", "/metrics")[2].decode()
+        assert 'gateway_rate_limited_total{limiter="lookup"} 1' in gw.request("GET", "/metrics")[2].decode()
     finally:
         gw.stop()
 
