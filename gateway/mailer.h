@@ -26,8 +26,4 @@ int mailer_start(const struct config *cfg);
  * when mailer_start() started nothing or failed. */
 void mailer_stop(void);
 
-/* Delay before the next attempt after `attempts` failed ones (>= 1): base * 2^(attempts-1), at most
- * max, then "equal jitter": a value in [d/2, d] chosen by rnd. */
-long long mailer_backoff_ms(int attempts, long long base_ms, long long max_ms, uint32_t rnd);
-
 #endif

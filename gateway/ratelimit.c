@@ -49,18 +49,29 @@ struct ratelimit {
 };
 
 static EVP_MAC *siphash_impl;
+static pthread_key_t ctx_key;     /* each thread's EVP_MAC_CTX, freed when the thread ends */
 static pthread_once_t siphash_once = PTHREAD_ONCE_INIT;
-static void siphash_fetch(void) { siphash_impl = EVP_MAC_fetch(NULL, "SIPHASH", NULL); }
+
+static void ctx_free(void *ctx) { EVP_MAC_CTX_free(ctx); }
+
+static void siphash_fetch(void)
+{
+	siphash_impl = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+	if (pthread_key_create(&ctx_key, ctx_free) != 0)
+		siphash_impl = NULL;
+}
 
 /* SipHash-2-4 with a 16-byte output; false when OpenSSL cannot (then the caller refuses nothing). */
 static bool tag_of(const struct ratelimit *rl, const void *key, size_t len, uint64_t out[2])
 {
-	static _Thread_local EVP_MAC_CTX *ctx;
 	pthread_once(&siphash_once, siphash_fetch);
-	if (!ctx && siphash_impl)
-		ctx = EVP_MAC_CTX_new(siphash_impl);
-	if (!ctx)
+	if (!siphash_impl)
 		return false;
+	EVP_MAC_CTX *ctx = pthread_getspecific(ctx_key);
+	if (!ctx && (!(ctx = EVP_MAC_CTX_new(siphash_impl)) || pthread_setspecific(ctx_key, ctx) != 0)) {
+		EVP_MAC_CTX_free(ctx);
+		return false;
+	}
 	size_t size = 16, n = 0;
 	OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_construct_end()};
 	unsigned char md[16];

@@ -13,6 +13,7 @@
 
 #include "ident.h"
 #include "mailer.h"
+#include "outbox.h"
 #include "receipt_render.h"
 #include "receipts.h"
 
@@ -359,15 +360,15 @@ static void test_backoff_doubles_with_equal_jitter_and_a_cap(void **state)
 			d *= 2;
 		if (d > 3600000)
 			d = 3600000;
-		assert_int_equal(mailer_backoff_ms(a, 30000, 3600000, 0), d - d / 2);
-		assert_int_equal(mailer_backoff_ms(a, 30000, 3600000, (uint32_t)(d / 2)), d);
+		assert_int_equal(outbox_backoff_ms(a, 30000, 3600000, 0), d - d / 2);
+		assert_int_equal(outbox_backoff_ms(a, 30000, 3600000, (uint32_t)(d / 2)), d);
 		for (uint32_t r = 1; r < 4000000000u; r += 123456789u) {
-			long long v = mailer_backoff_ms(a, 30000, 3600000, r);
+			long long v = outbox_backoff_ms(a, 30000, 3600000, r);
 			assert_true(v >= d - d / 2 && v <= d);
 		}
 	}
-	assert_int_equal(mailer_backoff_ms(1, 200, 1000, 0), 100);
-	assert_int_equal(mailer_backoff_ms(100, 200, 1000, 0), 500);
+	assert_int_equal(outbox_backoff_ms(1, 200, 1000, 0), 100);
+	assert_int_equal(outbox_backoff_ms(100, 200, 1000, 0), 500);
 }
 
 int main(void)
