@@ -55,6 +55,23 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_RATELIMIT_IPV6_PREFIX", "64", false, "IPv6 clients are counted per network of this many bits by the per-address limits (32–128; IPv4 per address)"},
 	{"GATEWAY_PARTNER_FAIL_RATE", "30", false, "failed partner logins allowed per minute per login and per client address; as many at once; beyond, refused unchecked (a partner whose right password was seen before still gets in)"},
 	{"GATEWAY_SANDBOX_SECRET", "random per process", true, "HMAC key of the sandbox acquirer's notifications"},
+	{"GATEWAY_FISCAL", "none", false, "fiscal receipts (54-FZ) of web payments: `none`, `atol` (ATOL Online v4), `yookassa` (YooKassa receipts its own payments) or `sandbox` (test data, marked as not fiscal)"},
+	{"GATEWAY_ATOL_URL", "", false, "ATOL Online base URL, e.g. `https://online.atol.ru` (with GATEWAY_FISCAL=atol)"},
+	{"GATEWAY_ATOL_LOGIN", "", false, "ATOL Online login"},
+	{"GATEWAY_ATOL_PASSWORD", "", true, "ATOL Online password"},
+	{"GATEWAY_ATOL_GROUP", "", false, "ATOL Online group code of the cash registers"},
+	{"GATEWAY_ATOL_POLL_AFTER_MS", "300000", false, "ask ATOL for a document's result this long after registering it when no callback came (1000–86400000)"},
+	{"GATEWAY_SELLER_NAME", "GATEWAY_RECEIPT_ISSUER", false, "the seller's name on every receipt"},
+	{"GATEWAY_SELLER_INN", "", false, "the seller's INN (10 or 12 digits, checksum checked); on every receipt"},
+	{"GATEWAY_SELLER_SNO", "", false, "taxation system: `osn`, `usn_income`, `usn_income_outcome`, `esn` or `patent`"},
+	{"GATEWAY_SELLER_VAT", "none", false, "VAT of the service: `none`, `vat0`, `vat5`, `vat7`, `vat10`, `vat20`, `vat22`, `vat105`, `vat107`, `vat110`, `vat120` or `vat122`"},
+	{"GATEWAY_SELLER_EMAIL", "", false, "the seller's e-mail in fiscal documents"},
+	{"GATEWAY_SELLER_PAYMENT_ADDRESS", "GATEWAY_PUBLIC_URL", false, "settlement place of Internet payments (tag 1187): the site's URL"},
+	{"GATEWAY_SELLER_PHONE", "", false, "the hotline on every receipt"},
+	{"GATEWAY_FISCAL_ITEM", "Оплата услуг связи по договору %s", false, "the fiscal item's text; `%s` is the contract"},
+	{"GATEWAY_FISCAL_PAYMENT_METHOD", "advance", false, "fiscal payment method of a top-up: `advance`, `full_prepayment` or `prepayment`"},
+	{"GATEWAY_FISCAL_MAIL_WAIT_MS", "60000", false, "how long a receipt mail waits for the fiscal data; later, the mail goes and a second one brings the fiscal receipt"},
+	{"GATEWAY_FISCAL_WORKERS", "1", false, "fiscal outbox threads of this gateway (0–8; 0: this gateway sends no fiscal documents)"},
 	{"GATEWAY_CA_FILE", "", false, "PEM CA bundle trusted for outbound TLS to providers, besides the system store"},
 	{"GATEWAY_PROVIDER_TIMEOUT_MS", "10000", false, "limit of one call to a provider's API (a create is tried up to 3 times)"},
 	{"GATEWAY_RBS_URL", "", false, "RBS gateway base URL, e.g. `https://3dsec.sberbank.ru` (adapter `rbs`)"},
@@ -222,6 +239,7 @@ int config_parse_listen(const char *s, char *host, size_t hostsz, uint16_t *port
 
 void config_free(struct config *c)
 {
+	config_free_fiscal(c);
 	free(c->database_url);
 	free(c->migrate_database_url);
 	free(c->service_role);
@@ -286,6 +304,18 @@ static char *url_host(const char *url)
 	p = p ? p + 3 : url;
 	size_t n = strcspn(p, ":/?#");
 	return strndup(p, n);
+}
+
+char *config_getvar(const char *name, bool secret, const char *def, char err[CONFIG_ERRSZ], bool *bad)
+{
+	return getvar(name, secret, def, err, bad);
+}
+
+static int int_var(const char *name, long min, long max, long def, long *out, char err[CONFIG_ERRSZ]);
+
+int config_int_var(const char *name, long min, long max, long def, long *out, char err[CONFIG_ERRSZ])
+{
+	return int_var(name, min, max, def, out, err);
 }
 
 static int int_var(const char *name, long min, long max, long def, long *out, char err[CONFIG_ERRSZ])
@@ -602,6 +632,8 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		fail(err, "GATEWAY_MAX_BODY=%.40s: expected a size like 65536, 64k or 1m (at most 16m)", mb);
 		goto fail;
 	}
+	if (config_load_fiscal(c, err) != 0)
+		goto fail;
 	return 0;
 fail:
 	config_free(c);

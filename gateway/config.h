@@ -67,6 +67,24 @@ struct config {
 	long pending_expire;      /* GATEWAY_PENDING_EXPIRE: seconds before an unpaid payment is canceled */
 	long janitor_interval;    /* GATEWAY_JANITOR_INTERVAL: seconds between janitor runs; 0: off here */
 	char *partner_tz;         /* GATEWAY_PARTNER_TZ: time zone of partner registries and partners' local times */
+	/* fiscal receipts (54-FZ) and the seller printed on every receipt (config_fiscal.c) */
+	char *fiscal;             /* GATEWAY_FISCAL: none | atol | yookassa | sandbox */
+	char *atol_url;           /* GATEWAY_ATOL_URL: base, e.g. https://online.atol.ru */
+	char *atol_login;         /* GATEWAY_ATOL_LOGIN */
+	char *atol_password;      /* GATEWAY_ATOL_PASSWORD(_FILE) */
+	char *atol_group;         /* GATEWAY_ATOL_GROUP: the group code of the cash registers */
+	long atol_poll_after_ms;  /* GATEWAY_ATOL_POLL_AFTER_MS: ask for a result this long after registering */
+	char *seller_name;        /* GATEWAY_SELLER_NAME (default: GATEWAY_RECEIPT_ISSUER) */
+	char *seller_inn;         /* GATEWAY_SELLER_INN: 10 or 12 digits, checksum checked */
+	char *seller_sno;         /* GATEWAY_SELLER_SNO: osn | usn_income | usn_income_outcome | esn | patent */
+	char *seller_vat;         /* GATEWAY_SELLER_VAT: none | vat0 | vat5 | vat7 | vat10 | vat20 | vat22 | vat105 | vat107 | vat110 | vat120 | vat122 */
+	char *seller_email;       /* GATEWAY_SELLER_EMAIL */
+	char *seller_payment_address;  /* GATEWAY_SELLER_PAYMENT_ADDRESS: the site's URL (tag 1187) */
+	char *seller_phone;       /* GATEWAY_SELLER_PHONE: the hotline */
+	char *fiscal_item;        /* GATEWAY_FISCAL_ITEM: the item's text, %s = the contract */
+	char *fiscal_payment_method;  /* GATEWAY_FISCAL_PAYMENT_METHOD: advance | full_prepayment | prepayment */
+	long fiscal_mail_wait_ms; /* GATEWAY_FISCAL_MAIL_WAIT_MS: how long a receipt mail waits for the fiscal data */
+	int fiscal_workers;       /* GATEWAY_FISCAL_WORKERS: fiscal outbox threads of this gateway */
 };
 
 /* One row of the configuration reference: every variable the service reads. */
@@ -78,6 +96,13 @@ struct config_var {
 };
 extern const struct config_var config_vars[];
 extern const size_t config_nvars;
+
+/* For the loaders split out of config.c (config_fiscal.c): a variable's value as a new string (its
+ * _FILE twin read when secret; def when unset; *bad and err on failure), and a bounded integer. */
+char *config_getvar(const char *name, bool secret, const char *def, char err[CONFIG_ERRSZ], bool *bad);
+int config_int_var(const char *name, long min, long max, long def, long *out, char err[CONFIG_ERRSZ]);
+int config_load_fiscal(struct config *c, char err[CONFIG_ERRSZ]);
+void config_free_fiscal(struct config *c);
 
 /* Reads the environment into *c (with defaults). On error returns -1 and writes a one-line message
  * to err; *c is then freed. On success the caller owns c and releases it with config_free(). */

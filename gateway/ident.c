@@ -446,3 +446,25 @@ bool ident_uuid_valid(const char *s)
 	}
 	return true;
 }
+
+/* Check digit of the first n digits of an INN with weights w: (sum mod 11) mod 10. */
+static int inn_check(const char *s, const int *w, int n)
+{
+	int sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += (s[i] - '0') * w[i];
+	return sum % 11 % 10;
+}
+
+bool ident_inn_valid(const char *s)
+{
+	static const int w10[] = {2, 4, 10, 3, 5, 9, 4, 6, 8};
+	static const int w11[] = {7, 2, 4, 10, 3, 5, 9, 4, 6, 8};
+	static const int w12[] = {3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8};
+	size_t n = s ? strlen(s) : 0;
+	if ((n != 10 && n != 12) || strspn(s, "0123456789") != n)
+		return false;
+	if (n == 10)
+		return inn_check(s, w10, 9) == s[9] - '0';
+	return inn_check(s, w11, 10) == s[10] - '0' && inn_check(s, w12, 11) == s[11] - '0';
+}

@@ -79,6 +79,10 @@ enum ident_err ident_phone_normalizen(const char *in, size_t len,
  * in punycode ("xn--p1ai" for .рф). s is borrowed; NULL -> false. */
 bool ident_email_valid(const char *s);
 
+/* A Russian taxpayer number (INN) with its check digits: 10 digits (an organisation) or 12 (a person,
+ * an individual entrepreneur). NULL -> false. */
+bool ident_inn_valid(const char *s);
+
 /* Masks a holder name for display, UTF-8 aware. Words are separated by ASCII
  * whitespace, which is copied unchanged. A word of >= 3 characters keeps its
  * first and last character and each character in between becomes one '*'

@@ -144,7 +144,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		struct job *next = j->next;
 		j->done(j->arg);
 		pthread_mutex_lock(&pool.lock);
-		unref(o);              /* never the last: the loop still holds its own */
+		o->refs--;             /* never the last: the loop holds its own until offload_free */
 		pthread_mutex_unlock(&pool.lock);
 		free(j);
 		j = next;
