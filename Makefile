@@ -1,7 +1,7 @@
 # gatewayd — build, run, test. `make run` and `make test` install what is missing first.
 BUILD    ?= build
 CC       ?= cc
-PKGS     := libevent libevent_openssl openssl libpq jansson libcurl
+PKGS     := libevent libevent_openssl openssl libpq jansson libcurl libqrencode
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wformat=2 -Wstrict-prototypes \

@@ -99,85 +99,7 @@ static int fail(char err[CONFIG_ERRSZ], const char *fmt, ...)
 	return -1;
 }
 
-/* Reads a secret file into a new string without the trailing newline. */
-static char *read_small_file(const char *path, char err[CONFIG_ERRSZ], const char *var)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		fail(err, "%s: cannot read the file: %s", var, strerror(errno));
-		return NULL;
-	}
-	char *buf = malloc(4097);
-	size_t n = buf ? fread(buf, 1, 4097, f) : 0;
-	fclose(f);
-	if (!buf)
-		return NULL;
-	if (n > 4096) {
-		free(buf);
-		fail(err, "%s: the file is larger than 4 KiB", var);
-		return NULL;
-	}
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	buf[n] = '\0';
-	if (strlen(buf) != n) {
-		free(buf);
-		fail(err, "%s: the file contains a NUL byte", var);
-		return NULL;
-	}
-	return buf;
-}
 
-/* Returns a new string with the variable's value: NAME, or the contents of NAME_FILE for secrets,
- * or a copy of def (NULL def and unset: NULL). Sets *bad on error. */
-static char *getvar(const char *name, bool secret, const char *def, char err[CONFIG_ERRSZ], bool *bad)
-{
-	const char *v = getenv(name);
-	if (v && !*v)
-		v = NULL;
-	if (secret) {
-		char fname[96];
-		snprintf(fname, sizeof fname, "%s_FILE", name);
-		const char *path = getenv(fname);
-		if (path && *path) {
-			if (v) {
-				*bad = true;
-				fail(err, "%s and %s are both set; use one", name, fname);
-				return NULL;
-			}
-			char *s = read_small_file(path, err, fname);
-			if (!s)
-				*bad = true;
-			return s;
-		}
-	}
-	if (!v)
-		v = def;
-	if (!v)
-		return NULL;
-	char *s = strdup(v);
-	if (!s) {
-		*bad = true;
-		fail(err, "out of memory");
-	}
-	return s;
-}
-
-int config_parse_int(const char *s, long min, long max, long *out)
-{
-	if (!s || !*s)
-		return -1;
-	for (const char *p = s; *p; p++)
-		if (*p < '0' || *p > '9')
-			return -1;
-	if (strlen(s) > 9)
-		return -1;
-	long v = strtol(s, NULL, 10);
-	if (v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 int config_parse_size(const char *s, size_t max, size_t *out)
 {
@@ -306,31 +228,6 @@ static char *url_host(const char *url)
 	return strndup(p, n);
 }
 
-char *config_getvar(const char *name, bool secret, const char *def, char err[CONFIG_ERRSZ], bool *bad)
-{
-	return getvar(name, secret, def, err, bad);
-}
-
-static int int_var(const char *name, long min, long max, long def, long *out, char err[CONFIG_ERRSZ]);
-
-int config_int_var(const char *name, long min, long max, long def, long *out, char err[CONFIG_ERRSZ])
-{
-	return int_var(name, min, max, def, out, err);
-}
-
-static int int_var(const char *name, long min, long max, long def, long *out, char err[CONFIG_ERRSZ])
-{
-	const char *v = getenv(name);
-	if (!v || !*v) {
-		*out = def;
-		return 0;
-	}
-	if (config_parse_int(v, min, max, out) != 0) {
-		snprintf(err, CONFIG_ERRSZ, "%s=%.40s: expected a whole number %ld..%ld", name, v, min, max);
-		return -1;
-	}
-	return 0;
-}
 
 /* A time zone name PostgreSQL will know: "UTC", or a file of the system's zoneinfo (which Debian's
  * PostgreSQL reads too). Checked at start-up so a typo cannot fail bookings later. */
@@ -351,8 +248,8 @@ static bool tz_valid(const char *tz)
 static int config_load_proxies(struct config *c, char err[CONFIG_ERRSZ])
 {
 	bool bad = false;
-	char *nets = getvar("GATEWAY_TRUSTED_PROXIES", false, NULL, err, &bad);
-	char *pp = bad ? NULL : getvar("GATEWAY_PROXY_PROTOCOL", false, "off", err, &bad);
+	char *nets = config_getvar("GATEWAY_TRUSTED_PROXIES", false, NULL, err, &bad);
+	char *pp = bad ? NULL : config_getvar("GATEWAY_PROXY_PROTOCOL", false, "off", err, &bad);
 	int rc = -1;
 	if (bad)
 		goto out;
@@ -390,32 +287,32 @@ out:
 static int config_load_providers(struct config *c, char err[CONFIG_ERRSZ])
 {
 	bool bad = false;
-	c->ca_file = getvar("GATEWAY_CA_FILE", false, NULL, err, &bad);
+	c->ca_file = config_getvar("GATEWAY_CA_FILE", false, NULL, err, &bad);
 	if (!bad)
-		c->rbs_url = getvar("GATEWAY_RBS_URL", false, NULL, err, &bad);
+		c->rbs_url = config_getvar("GATEWAY_RBS_URL", false, NULL, err, &bad);
 	if (!bad)
-		c->rbs_user = getvar("GATEWAY_RBS_USER", false, NULL, err, &bad);
+		c->rbs_user = config_getvar("GATEWAY_RBS_USER", false, NULL, err, &bad);
 	if (!bad)
-		c->rbs_password = getvar("GATEWAY_RBS_PASSWORD", true, NULL, err, &bad);
+		c->rbs_password = config_getvar("GATEWAY_RBS_PASSWORD", true, NULL, err, &bad);
 	if (!bad)
-		c->rbs_callback_key = getvar("GATEWAY_RBS_CALLBACK_KEY", true, NULL, err, &bad);
+		c->rbs_callback_key = config_getvar("GATEWAY_RBS_CALLBACK_KEY", true, NULL, err, &bad);
 	if (!bad)
-		c->yookassa_url = getvar("GATEWAY_YOOKASSA_URL", false, "https://api.yookassa.ru/v3", err, &bad);
+		c->yookassa_url = config_getvar("GATEWAY_YOOKASSA_URL", false, "https://api.yookassa.ru/v3", err, &bad);
 	if (!bad)
-		c->yookassa_shop_id = getvar("GATEWAY_YOOKASSA_SHOP_ID", false, NULL, err, &bad);
+		c->yookassa_shop_id = config_getvar("GATEWAY_YOOKASSA_SHOP_ID", false, NULL, err, &bad);
 	if (!bad)
-		c->yookassa_secret_key = getvar("GATEWAY_YOOKASSA_SECRET_KEY", true, NULL, err, &bad);
+		c->yookassa_secret_key = config_getvar("GATEWAY_YOOKASSA_SECRET_KEY", true, NULL, err, &bad);
 	if (!bad)
-		c->yookassa_allow_cidrs = getvar("GATEWAY_YOOKASSA_ALLOW_CIDRS", false, NULL, err, &bad);
+		c->yookassa_allow_cidrs = config_getvar("GATEWAY_YOOKASSA_ALLOW_CIDRS", false, NULL, err, &bad);
 	if (bad)
 		return -1;
 	long v;
-	if (int_var("GATEWAY_PROVIDER_TIMEOUT_MS", 100, 120000, 10000, &v, err) != 0)
+	if (config_int_var("GATEWAY_PROVIDER_TIMEOUT_MS", 100, 120000, 10000, &v, err) != 0)
 		return -1;
 	c->provider_timeout_ms = (int)v;
-	if (int_var("GATEWAY_PENDING_RECHECK", 1, 86400, 60, &c->pending_recheck, err) != 0 ||
-	    int_var("GATEWAY_PENDING_EXPIRE", 1, 604800, 3600, &c->pending_expire, err) != 0 ||
-	    int_var("GATEWAY_JANITOR_INTERVAL", 0, 86400, 30, &c->janitor_interval, err) != 0)
+	if (config_int_var("GATEWAY_PENDING_RECHECK", 1, 86400, 60, &c->pending_recheck, err) != 0 ||
+	    config_int_var("GATEWAY_PENDING_EXPIRE", 1, 604800, 3600, &c->pending_expire, err) != 0 ||
+	    config_int_var("GATEWAY_JANITOR_INTERVAL", 0, 86400, 30, &c->janitor_interval, err) != 0)
 		return -1;
 	if (c->pending_expire < c->pending_recheck)
 		return fail(err, "GATEWAY_PENDING_EXPIRE must not be less than GATEWAY_PENDING_RECHECK");
@@ -428,20 +325,20 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	memset(c, 0, sizeof *c);
 	err[0] = '\0';
 
-	char *listen = getvar("GATEWAY_LISTEN", false, "127.0.0.1:8080", err, &bad);
+	char *listen = config_getvar("GATEWAY_LISTEN", false, "127.0.0.1:8080", err, &bad);
 	if (listen && config_parse_listen(listen, c->listen_host, sizeof c->listen_host, &c->listen_port, err) != 0)
 		bad = true;
 	free(listen);
 	if (bad)
 		goto fail;
 
-	c->database_url = getvar("GATEWAY_DATABASE_URL", true, "postgresql:///gateway", err, &bad);
+	c->database_url = config_getvar("GATEWAY_DATABASE_URL", true, "postgresql:///gateway", err, &bad);
 	if (bad)
 		goto fail;
-	c->migrate_database_url = getvar("GATEWAY_MIGRATE_DATABASE_URL", true, c->database_url, err, &bad);
+	c->migrate_database_url = config_getvar("GATEWAY_MIGRATE_DATABASE_URL", true, c->database_url, err, &bad);
 	if (bad)
 		goto fail;
-	c->service_role = getvar("GATEWAY_SERVICE_ROLE", false, "gateway_service", err, &bad);
+	c->service_role = config_getvar("GATEWAY_SERVICE_ROLE", false, "gateway_service", err, &bad);
 	if (bad)
 		goto fail;
 	if (!*c->service_role || strlen(c->service_role) > 63 ||
@@ -449,7 +346,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		fail(err, "GATEWAY_SERVICE_ROLE: a role name of 1 to 63 lowercase letters, digits and _");
 		goto fail;
 	}
-	c->public_url = getvar("GATEWAY_PUBLIC_URL", false, "http://127.0.0.1:8080", err, &bad);
+	c->public_url = config_getvar("GATEWAY_PUBLIC_URL", false, "http://127.0.0.1:8080", err, &bad);
 	if (bad)
 		goto fail;
 	size_t plen = strlen(c->public_url);
@@ -459,7 +356,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		fail(err, "GATEWAY_PUBLIC_URL=%.60s: must start with http:// or https://", c->public_url);
 		goto fail;
 	}
-	c->mail_url = getvar("GATEWAY_MAIL_URL", false, NULL, err, &bad);
+	c->mail_url = config_getvar("GATEWAY_MAIL_URL", false, NULL, err, &bad);
 	if (bad)
 		goto fail;
 	if (!c->mail_url && !(c->mail_url = default_mail_url()))
@@ -469,23 +366,23 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		fail(err, "GATEWAY_MAIL_URL=%.60s: expected smtp://host:port, smtps://host:port or file:///dir", c->mail_url);
 		goto fail;
 	}
-	c->mail_from = getvar("GATEWAY_MAIL_FROM", false, "receipts@localhost", err, &bad);
+	c->mail_from = config_getvar("GATEWAY_MAIL_FROM", false, "receipts@localhost", err, &bad);
 	if (bad)
 		goto fail;
-	c->admin_token = getvar("GATEWAY_ADMIN_TOKEN", true, NULL, err, &bad);
+	c->admin_token = config_getvar("GATEWAY_ADMIN_TOKEN", true, NULL, err, &bad);
 	if (bad)
 		goto fail;
 	if (c->admin_token && strlen(c->admin_token) < 16) {
 		fail(err, "GATEWAY_ADMIN_TOKEN is shorter than 16 characters; use a long random token");
 		goto fail;
 	}
-	c->adapters = getvar("GATEWAY_ADAPTERS", false, "", err, &bad);
+	c->adapters = config_getvar("GATEWAY_ADAPTERS", false, "", err, &bad);
 	if (bad)
 		goto fail;
-	c->tls_cert = getvar("GATEWAY_TLS_CERT", false, NULL, err, &bad);
+	c->tls_cert = config_getvar("GATEWAY_TLS_CERT", false, NULL, err, &bad);
 	if (bad)
 		goto fail;
-	c->tls_key = getvar("GATEWAY_TLS_KEY", true, NULL, err, &bad);
+	c->tls_key = config_getvar("GATEWAY_TLS_KEY", true, NULL, err, &bad);
 	if (bad)
 		goto fail;
 	if (!c->tls_cert != !c->tls_key) {
@@ -494,7 +391,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	}
 	if (config_load_proxies(c, err) != 0)
 		goto fail;
-	c->log_level = getvar("GATEWAY_LOG_LEVEL", false, "info", err, &bad);
+	c->log_level = config_getvar("GATEWAY_LOG_LEVEL", false, "info", err, &bad);
 	if (bad)
 		goto fail;
 	if (strcmp(c->log_level, "debug") && strcmp(c->log_level, "info") && strcmp(c->log_level, "warn") &&
@@ -510,17 +407,17 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		fail(err, "GATEWAY_AMOUNT_MIN must be at least 0.01 and not above GATEWAY_AMOUNT_MAX");
 		goto fail;
 	}
-	c->return_hosts = getvar("GATEWAY_RETURN_HOSTS", false, NULL, err, &bad);
+	c->return_hosts = config_getvar("GATEWAY_RETURN_HOSTS", false, NULL, err, &bad);
 	if (bad)
 		goto fail;
 	if (!c->return_hosts && !(c->return_hosts = url_host(c->public_url)))
 		goto fail;
-	c->sandbox_secret = getvar("GATEWAY_SANDBOX_SECRET", true, NULL, err, &bad);
+	c->sandbox_secret = config_getvar("GATEWAY_SANDBOX_SECRET", true, NULL, err, &bad);
 	if (bad)
 		goto fail;
 	if (config_load_providers(c, err) != 0)
 		goto fail;
-	c->partner_tz = getvar("GATEWAY_PARTNER_TZ", false, "Europe/Moscow", err, &bad);
+	c->partner_tz = config_getvar("GATEWAY_PARTNER_TZ", false, "Europe/Moscow", err, &bad);
 	if (bad)
 		goto fail;
 	if (!tz_valid(c->partner_tz)) {
@@ -534,47 +431,47 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	if (ncpu > 64)
 		ncpu = 64;
 	long v;
-	if (int_var("GATEWAY_THREADS", 1, 64, ncpu, &v, err) != 0)
+	if (config_int_var("GATEWAY_THREADS", 1, 64, ncpu, &v, err) != 0)
 		goto fail;
 	c->threads = (int)v;
-	if (int_var("GATEWAY_DB_POOL", 1, 64, 4, &v, err) != 0)
+	if (config_int_var("GATEWAY_DB_POOL", 1, 64, 4, &v, err) != 0)
 		goto fail;
 	c->db_pool = (int)v;
-	if (int_var("GATEWAY_DB_TIMEOUT_MS", 10, 600000, 5000, &v, err) != 0)
+	if (config_int_var("GATEWAY_DB_TIMEOUT_MS", 10, 600000, 5000, &v, err) != 0)
 		goto fail;
 	c->db_timeout_ms = (int)v;
-	if (int_var("GATEWAY_SHUTDOWN_TIMEOUT", 0, 3600, 10, &v, err) != 0)
+	if (config_int_var("GATEWAY_SHUTDOWN_TIMEOUT", 0, 3600, 10, &v, err) != 0)
 		goto fail;
 	c->shutdown_timeout = (int)v;
 	/* up to 1e8: a load test from one address (make bench) must be able to stay under the limit */
-	if (int_var("GATEWAY_LOOKUP_RATE", 1, 100000000, 30, &v, err) != 0)
+	if (config_int_var("GATEWAY_LOOKUP_RATE", 1, 100000000, 30, &v, err) != 0)
 		goto fail;
 	c->lookup_rate = (int)v;
-	if (int_var("GATEWAY_LOOKUP_BURST", 1, 100000000, 10, &v, err) != 0)
+	if (config_int_var("GATEWAY_LOOKUP_BURST", 1, 100000000, 10, &v, err) != 0)
 		goto fail;
 	c->lookup_burst = (int)v;
-	if (int_var("GATEWAY_PAYMENT_RATE", 1, 100000, 20, &v, err) != 0)
+	if (config_int_var("GATEWAY_PAYMENT_RATE", 1, 100000, 20, &v, err) != 0)
 		goto fail;
 	c->payment_rate = (int)v;
-	if (int_var("GATEWAY_PAYMENT_BURST", 1, 100000, 10, &v, err) != 0)
+	if (config_int_var("GATEWAY_PAYMENT_BURST", 1, 100000, 10, &v, err) != 0)
 		goto fail;
 	c->payment_burst = (int)v;
-	if (int_var("GATEWAY_RATELIMIT_IPV6_PREFIX", 32, 128, 64, &v, err) != 0)
+	if (config_int_var("GATEWAY_RATELIMIT_IPV6_PREFIX", 32, 128, 64, &v, err) != 0)
 		goto fail;
 	c->ratelimit_v6_prefix = (int)v;
-	if (int_var("GATEWAY_PARTNER_FAIL_RATE", 1, 100000, 30, &v, err) != 0)
+	if (config_int_var("GATEWAY_PARTNER_FAIL_RATE", 1, 100000, 30, &v, err) != 0)
 		goto fail;
 	c->partner_fail_rate = (int)v;
 	/* Receipts and the mailer. */
-	c->mail_user = getvar("GATEWAY_MAIL_USER", false, NULL, err, &bad);
+	c->mail_user = config_getvar("GATEWAY_MAIL_USER", false, NULL, err, &bad);
 	if (!bad)
-		c->mail_password = getvar("GATEWAY_MAIL_PASSWORD", true, NULL, err, &bad);
+		c->mail_password = config_getvar("GATEWAY_MAIL_PASSWORD", true, NULL, err, &bad);
 	if (!bad)
-		c->mail_ca_file = getvar("GATEWAY_MAIL_CA_FILE", false, NULL, err, &bad);
+		c->mail_ca_file = config_getvar("GATEWAY_MAIL_CA_FILE", false, NULL, err, &bad);
 	if (!bad)
-		c->receipt_tz = getvar("GATEWAY_RECEIPT_TZ", false, "Europe/Moscow", err, &bad);
+		c->receipt_tz = config_getvar("GATEWAY_RECEIPT_TZ", false, "Europe/Moscow", err, &bad);
 	if (!bad)
-		c->receipt_issuer = getvar("GATEWAY_RECEIPT_ISSUER", false, NULL, err, &bad);
+		c->receipt_issuer = config_getvar("GATEWAY_RECEIPT_ISSUER", false, NULL, err, &bad);
 	if (bad)
 		goto fail;
 	if (!c->mail_user != !c->mail_password) {
@@ -607,19 +504,19 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		fail(err, "GATEWAY_MAIL_STARTTLS=%.20s: expected off, try or require", tls);
 		goto fail;
 	}
-	if (int_var("GATEWAY_MAIL_WORKERS", 0, 16, 1, &v, err) != 0)
+	if (config_int_var("GATEWAY_MAIL_WORKERS", 0, 16, 1, &v, err) != 0)
 		goto fail;
 	c->mail_workers = (int)v;
-	if (int_var("GATEWAY_MAIL_MAX_ATTEMPTS", 1, 100, 12, &v, err) != 0)
+	if (config_int_var("GATEWAY_MAIL_MAX_ATTEMPTS", 1, 100, 12, &v, err) != 0)
 		goto fail;
 	c->mail_max_attempts = (int)v;
-	if (int_var("GATEWAY_MAIL_TIMEOUT_MS", 100, 600000, 30000, &v, err) != 0)
+	if (config_int_var("GATEWAY_MAIL_TIMEOUT_MS", 100, 600000, 30000, &v, err) != 0)
 		goto fail;
 	c->mail_timeout_ms = (int)v;
-	if (int_var("GATEWAY_MAIL_RETRY_BASE_MS", 10, 86400000, 30000, &v, err) != 0)
+	if (config_int_var("GATEWAY_MAIL_RETRY_BASE_MS", 10, 86400000, 30000, &v, err) != 0)
 		goto fail;
 	c->mail_retry_base_ms = (int)v;
-	if (int_var("GATEWAY_MAIL_RETRY_MAX_MS", 10, 86400000, 3600000, &v, err) != 0)
+	if (config_int_var("GATEWAY_MAIL_RETRY_MAX_MS", 10, 86400000, 3600000, &v, err) != 0)
 		goto fail;
 	c->mail_retry_max_ms = (int)v;
 	if (c->mail_retry_max_ms < c->mail_retry_base_ms) {

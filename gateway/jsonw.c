@@ -1,6 +1,7 @@
 /* jsonw.c — compact JSON, byte for byte what jansson's json_dumps(JSON_COMPACT) writes (see jsonw.h). */
 #include "jsonw.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,6 +147,36 @@ void jw_obj_end(struct jsonw *w)
 	}
 	w->depth--;
 	put(w, "}", 1);
+}
+
+void jw_arr_begin(struct jsonw *w, const char *key)
+{
+	member(w, key);
+	if (w->depth + 1 >= JSONW_DEPTH) {
+		w->failed = true;
+		return;
+	}
+	put(w, "[", 1);
+	w->first[++w->depth] = true;
+}
+
+void jw_arr_end(struct jsonw *w)
+{
+	if (w->depth == 0) {
+		w->failed = true;
+		return;
+	}
+	w->depth--;
+	put(w, "]", 1);
+}
+
+void jw_money(struct jsonw *w, const char *key, long long kopecks)
+{
+	member(w, key);
+	char num[32];
+	unsigned long long u = kopecks < 0 ? 0ULL - (unsigned long long)kopecks : (unsigned long long)kopecks;
+	int n = snprintf(num, sizeof num, "%s%llu.%02llu", kopecks < 0 ? "-" : "", u / 100, u % 100);
+	put(w, num, (size_t)n);
 }
 
 void jw_str(struct jsonw *w, const char *key, const char *val)

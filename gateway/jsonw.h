@@ -25,6 +25,10 @@ void jw_init(struct jsonw *w);
 /* Object members. key NULL: an array element / the top-level value. A NULL string value is a JSON null. */
 void jw_obj_begin(struct jsonw *w, const char *key);
 void jw_obj_end(struct jsonw *w);
+void jw_arr_begin(struct jsonw *w, const char *key);
+void jw_arr_end(struct jsonw *w);
+/* Kopecks as an exact JSON number of roubles with two decimals (100050 -> 1000.50); never a double. */
+void jw_money(struct jsonw *w, const char *key, long long kopecks);
 void jw_str(struct jsonw *w, const char *key, const char *val);
 void jw_int(struct jsonw *w, const char *key, long long val);
 void jw_bool(struct jsonw *w, const char *key, bool val);

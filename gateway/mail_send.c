@@ -206,7 +206,10 @@ enum mail_outcome mail_send(struct mail_sender *m, const struct receipt *rc, cha
 	char seed[33];
 	if (crypto_random_hex(seed, 16) != 0)
 		snprintf(seed, sizeof seed, "%lld", rc->id);
+	struct receipt_seller seller;
+	receipt_seller_from_config(m->cfg, &seller);
 	struct receipt_mail_opts o = {
+		.seller = &seller,
 		.from = m->cfg->mail_from,
 		.issuer = m->cfg->receipt_issuer,
 		.public_url = m->cfg->public_url,

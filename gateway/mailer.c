@@ -42,7 +42,7 @@ static const char sql_recover[] = "SELECT number, attempts FROM receipt_recover(
 static const char sql_claim[] = "SELECT coalesce(array_agg(id), '{}')::text FROM receipt_claim($1::int, $2::bigint)";
 static const char sql_claimed[] =
 	"SELECT " RECEIPT_COLUMNS " FROM receipts r JOIN payments p ON p.id = r.payment_id "
-	"JOIN accounts a ON a.id = p.account_id WHERE r.id = ANY ($2::bigint[])";
+	"JOIN accounts a ON a.id = p.account_id" RECEIPT_FISCAL_JOIN "WHERE r.id = ANY ($2::bigint[])";
 static const char sql_sent[] = "SELECT receipt_outcome($1::bigint, $2::int, 'sent', 0, NULL)";
 static const char sql_retry[] = "SELECT receipt_outcome($1::bigint, $2::int, 'pending', $3::bigint, $4)";
 static const char sql_failed[] = "SELECT receipt_outcome($1::bigint, $2::int, 'failed', 0, $3)";

@@ -6,8 +6,10 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "cashbox.h"
 #include "config.h"
 #include "evmem.h"
+#include "fiscal.h"
 #include "version.h"
 #include "import.h"
 #include "log.h"
@@ -61,6 +63,34 @@ static int check_database(const struct config *cfg)
 	return 0;
 }
 
+/* The outbox workers beside the HTTP loops: receipt mail and fiscal documents. */
+static int sidecars_start(const struct config *cfg)
+{
+	if (mailer_start(cfg) != 0)
+		return -1;
+	return fiscal_start(cfg, cashbox_find(cfg->fiscal));
+}
+
+static void sidecars_stop(void)
+{
+	fiscal_stop();
+	mailer_stop();
+}
+
+/* Tells the database what this deployment receipts (the booking's fiscal outbox rows follow it). */
+static int configure_fiscal(PGconn *c, const struct config *cfg)
+{
+	char wait[24];
+	snprintf(wait, sizeof wait, "%ld", cfg->fiscal_mail_wait_ms);
+	const char *p[2] = {cfg->fiscal, wait};
+	PGresult *r = PQexecParams(c, "SELECT fiscal_configure($1, $2::bigint)", 2, NULL, p, NULL, NULL, 0);
+	int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+	if (rc != 0)
+		fprintf(stderr, "gatewayd: cannot set the fiscal mode: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	return rc;
+}
+
 /* libevent's own warnings join the JSON log. */
 static void on_event_log(int severity, const char *msg)
 {
@@ -78,7 +108,10 @@ static int serve(const struct config *cfg)
 		fprintf(stderr, "gatewayd: %s\n", err);
 		return 2;
 	}
-	if (check_database(cfg) != 0) {
+	PGconn *c = check_database(cfg) == 0 ? migrate_connect(cfg->database_url) : NULL;
+	int fc = c ? configure_fiscal(c, cfg) : -1;
+	PQfinish(c);
+	if (fc != 0) {
 		free(table);
 		free(active);
 		return 1;
@@ -87,7 +120,7 @@ static int serve(const struct config *cfg)
 	for (size_t i = 0; i < nroutes; i++)
 		metrics_add_route(i, table[i].method, table[i].pattern);
 	/* The mailer starts once the gateway listens and stops after the HTTP drain. */
-	server_sidecar = (struct server_sidecar){mailer_start, mailer_stop};
+	server_sidecar = (struct server_sidecar){sidecars_start, sidecars_stop};
 	/* password hashes (partner logins) run on one thread off the event loops: however many arrive,
 	 * they take at most one core, and the failed-login limits keep them few */
 	if (offload_start(1) != 0) {

@@ -93,6 +93,28 @@ static const struct {
 	REFUND(M_REFUNDS_REFUSED, "refused"),
 	REFUND(M_REFUNDS_UNKNOWN, "unknown"),
 #undef REFUND
+#define FCALL(id, result) [id] = {"gateway_fiscal_attempts_total", "counter", \
+	"calls to the cashbox by outcome (retry: again later with the same external_id; failed: refused, fix the " \
+	"configuration; fail: the cashbox could not fiscalise it)", "result=\"" result "\""}
+	FCALL(M_FISCAL_REGISTERED, "registered"),
+	FCALL(M_FISCAL_WAIT, "wait"),
+	FCALL(M_FISCAL_DONE, "done"),
+	FCALL(M_FISCAL_RETRY, "retry"),
+	FCALL(M_FISCAL_FAILED, "failed"),
+	FCALL(M_FISCAL_FAIL, "fail"),
+#undef FCALL
+#define FDOC(id, state) [id] = {"gateway_fiscal_documents", "gauge", \
+	"fiscal documents by state (as of the fiscal workers' last look)", "state=\"" state "\""}
+	FDOC(M_FISCAL_DOCS_PENDING, "pending"),
+	FDOC(M_FISCAL_DOCS_REGISTERED, "wait"),
+	FDOC(M_FISCAL_DOCS_DONE, "done"),
+	FDOC(M_FISCAL_DOCS_FAILED, "failed"),
+	FDOC(M_FISCAL_DOCS_FAIL, "fail"),
+#undef FDOC
+	[M_FISCAL_OLDEST_UNFINISHED] = {"gateway_fiscal_oldest_unfinished_age_seconds", "gauge",
+					"age of the oldest fiscal document not yet done (0: none)", NULL},
+	[M_FISCAL_OVERDUE] = {"gateway_fiscal_documents_overdue", "gauge",
+			      "fiscal documents still waiting for their result after 32 days (lost at the cashbox: an alarm)", NULL},
 	[M_REFUNDED_KOPECKS] = {"gateway_refunded_kopecks_total", "counter", "money refunded and booked, in kopecks", NULL},
 };
 

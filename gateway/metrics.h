@@ -62,6 +62,21 @@ enum metric_id {
 	M_REFUNDS_REFUSED,
 	M_REFUNDS_UNKNOWN,
 	M_REFUNDED_KOPECKS,
+	/* fiscal documents: calls to the cashbox by outcome (labelled), documents by state (gauges), the
+	 * age of the oldest unfinished one, and those still waiting after 32 days (an alarm) */
+	M_FISCAL_REGISTERED,
+	M_FISCAL_WAIT,
+	M_FISCAL_DONE,
+	M_FISCAL_RETRY,
+	M_FISCAL_FAILED,
+	M_FISCAL_FAIL,
+	M_FISCAL_DOCS_PENDING,
+	M_FISCAL_DOCS_REGISTERED,
+	M_FISCAL_DOCS_DONE,
+	M_FISCAL_DOCS_FAILED,
+	M_FISCAL_DOCS_FAIL,
+	M_FISCAL_OLDEST_UNFINISHED,
+	M_FISCAL_OVERDUE,
 	M__COUNT
 };
 

@@ -239,6 +239,8 @@ static char *text_body(const struct receipt *rc, const struct receipt_mail_opts 
 	if (*rc->provider_txn_id)
 		fprintf(f, "Номер транзакции: %s\r\n", rc->provider_txn_id);
 	fprintf(f, "Статус: %s\r\n", status);
+	if (o->seller)
+		receipt_fiscal_text(f, rc, o->seller);
 	fprintf(f, "\r\nКвитанция для просмотра и печати:\r\n%s/v1/receipts/%s\r\n", o->public_url, rc->token);
 	fprintf(f, "\r\n-- \r\n");
 	if (o->issuer && *o->issuer)
@@ -297,6 +299,8 @@ static char *html_body(const struct receipt *rc, const struct receipt_mail_opts 
 	if (*rc->provider_txn_id)
 		html_row(f, "Номер транзакции", rc->provider_txn_id);
 	html_row(f, "Статус", status);
+	if (o->seller)
+		receipt_fiscal_html(f, rc, o->seller, false);
 	fputs("</table>\r\n<p style=\"margin:20px 0\"><a href=\"", f);
 	html_escape(f, o->public_url);
 	fputs("/v1/receipts/", f);
@@ -392,6 +396,10 @@ static const char page_css[] =
 	"td{word-break:break-word}"
 	".foot{margin:16px 0 0;font-size:12px;color:#666}"
 	".hint{text-align:center;color:#555;font-size:13px;margin:14px 0 0}"
+	"h2.fiscal{font-size:16px;margin:18px 0 4px}"
+	".test{color:#b00020;font-weight:700;margin:4px 0 8px}"
+	".qr{margin:12px 0 0;text-align:center}.qr svg{width:148px;height:148px}"
+	".qr figcaption{font-size:11px;color:#555;word-break:break-all}"
 	"@media print{"
 	"body{background:#fff;padding:0;font-size:11pt;color:#000}"
 	".receipt{max-width:110mm;box-shadow:none;border-radius:0;padding:0}"
@@ -414,8 +422,9 @@ static void page_row(FILE *f, const char *name, const char *value)
 	fputs("</td></tr>\n", f);
 }
 
-char *receipt_render_html(const struct receipt *rc, const char *issuer, size_t *len)
+char *receipt_render_html(const struct receipt *rc, const struct receipt_seller *seller, size_t *len)
 {
+	const char *issuer = seller ? seller->name : NULL;
 	char *buf = NULL;
 	FILE *f = open_memstream(&buf, len);
 	if (!f)
@@ -456,6 +465,8 @@ char *receipt_render_html(const struct receipt *rc, const char *issuer, size_t *
 	page_row(f, "Номер платежа", num);
 	if (*rc->provider_txn_id)
 		page_row(f, "Номер транзакции", rc->provider_txn_id);
+	if (seller)
+		receipt_fiscal_html(f, rc, seller, true);
 	fputs("</table>\n<p class=\"foot\">Квитанция сформирована автоматически и подтверждает зачисление "
 	      "платежа на лицевой счёт.</p>\n</main>\n"
 	      "<p class=\"hint no-print\">Чтобы распечатать квитанцию, нажмите Ctrl+P (⌘P на Mac).</p>\n"
@@ -471,24 +482,28 @@ char *receipt_render_html(const struct receipt *rc, const char *issuer, size_t *
 
 static json_t *str_or_null(const char *s) { return s && *s ? json_string(s) : json_null(); }
 
-json_t *receipt_public_json(const struct receipt *rc)
+json_t *receipt_public_json(const struct receipt *rc, const struct receipt_seller *seller)
 {
+	json_t *o;
 	char amount[MONEY_BUFSZ], refunded[MONEY_BUFSZ], contract[16], holder[sizeof rc->holder_name];
 	ident_mask_contract(rc->contract, contract, sizeof contract);
 	masked_holder(rc, holder, sizeof holder);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:o,s:I,s:o,s:s}", "number", rc->number, "status",
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:o,s:I,s:o,s:s}", "number", rc->number, "status",
 			 rc->payment_status, "amount", money_format(rc->amount, amount), "refunded_amount",
 			 money_format(rc->refunded, refunded), "currency", "RUB", "method", str_or_null(rc->method),
 			 "channel", str_or_null(rc->channel), "contract", contract, "holder_name", str_or_null(holder),
 			 "payment_number", (json_int_t)rc->payment_number, "provider_txn_id",
 			 str_or_null(rc->provider_txn_id), "paid_at", rc->paid_at);
+	if (o && seller)
+		receipt_fiscal_json(o, rc, seller, false);
+	return o;
 }
 
-json_t *receipt_internal_json(const struct receipt *rc, const char *public_url)
+json_t *receipt_internal_json(const struct receipt *rc, const char *public_url, const struct receipt_seller *seller)
 {
 	char amount[MONEY_BUFSZ], url[512];
 	snprintf(url, sizeof url, "%s/v1/receipts/%s", public_url, rc->token);
-	return json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:o,s:s,s:i,s:o,s:o,s:o,s:s,s:i,s:s,s:s}", "number", rc->number,
+	json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:o,s:s,s:i,s:o,s:o,s:o,s:s,s:i,s:s,s:s}", "number", rc->number,
 			 "payment_id", rc->payment_id, "payment_number", (json_int_t)rc->payment_number, "amount",
 			 money_format(rc->amount, amount), "contract", rc->contract, "paid_at", rc->paid_at, "email",
 			 str_or_null(rc->email), "state", rc->state, "attempts", rc->attempts, "last_error",
@@ -496,4 +511,7 @@ json_t *receipt_internal_json(const struct receipt *rc, const char *public_url)
 			 strcmp(rc->state, "pending") == 0 ? str_or_null(rc->next_attempt_at) : json_null(), "sent_at",
 			 str_or_null(rc->sent_at), "created_at", rc->created_at, "resends", rc->resends, "url", url,
 			 "status", rc->payment_status);
+	if (o && seller)
+		receipt_fiscal_json(o, rc, seller, true);
+	return o;
 }

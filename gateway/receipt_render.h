@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "receipt_fiscal.h"
 #include "receipts.h"
 
 
@@ -38,6 +39,7 @@ struct receipt_mail_opts {
 	const char *public_url;    /* base of the printable receipt link, no trailing '/' */
 	const char *boundary_seed; /* random hex making the MIME boundary unique */
 	time_t now;                /* Date header */
+	const struct receipt_seller *seller;   /* the seller block (may be NULL) */
 };
 
 /* Renders the complete RFC 5322 message (headers and a multipart/alternative body of text/plain and
@@ -52,12 +54,12 @@ void receipt_mail_subject(const struct receipt *rc, char *out, size_t outsz);
 
 /* The printable HTML page (Russian, print CSS for A4 and 80 mm roll printers; every value escaped).
  * Returns a new string (caller frees) and its length, or NULL when out of memory. */
-char *receipt_render_html(const struct receipt *rc, const char *issuer, size_t *len);
+char *receipt_render_html(const struct receipt *rc, const struct receipt_seller *seller, size_t *len);
 
 /* The public JSON (masked contract and holder, no e-mail, no delivery details). New reference. */
-json_t *receipt_public_json(const struct receipt *rc);
+json_t *receipt_public_json(const struct receipt *rc, const struct receipt_seller *seller);
 
 /* The internal JSON for support: delivery state, attempts, last error, e-mail, the printable URL. */
-json_t *receipt_internal_json(const struct receipt *rc, const char *public_url);
+json_t *receipt_internal_json(const struct receipt *rc, const char *public_url, const struct receipt_seller *seller);
 
 #endif

@@ -51,7 +51,8 @@ bool receipt_number_valid(const char *s)
 enum {
 	C_ID, C_NUMBER, C_TOKEN, C_EMAIL, C_STATE, C_ATTEMPTS, C_RESENDS, C_LAST_ERROR, C_NEXT_AT, C_SENT_AT,
 	C_CREATED_AT, C_PAY_ID, C_PAY_NUMBER, C_AMOUNT, C_REFUNDED, C_PAY_STATUS, C_METHOD, C_CHANNEL, C_ADAPTER,
-	C_TXN, C_PAID_AT, C_PAID_LOCAL, C_TZ_OFFSET, C_CONTRACT, C_HOLDER, C__COUNT
+	C_TXN, C_PAID_AT, C_PAID_LOCAL, C_TZ_OFFSET, C_CONTRACT, C_HOLDER, C_F_STATE, C_F_CASHBOX, C_F_FN, C_F_FD,
+	C_F_FP, C_F_SHIFT, C_F_ECR, C_F_FNS, C_F_OFD, C_F_LOCAL, C_F_QRTIME, C_F_TOTAL, C_F_CODE, C_F_ERROR, C__COUNT
 };
 
 /* Copies a text value, cut at a UTF-8 character boundary when it does not fit. */
@@ -105,12 +106,30 @@ int receipt_from_row(const PGresult *res, int row, struct receipt *out)
 	copy(out->paid_local, sizeof out->paid_local, res, row, C_PAID_LOCAL);
 	copy(out->contract, sizeof out->contract, res, row, C_CONTRACT);
 	copy(out->holder_name, sizeof out->holder_name, res, row, C_HOLDER);
+	struct receipt_fiscal *fd = &out->fiscal;
+	copy(fd->state, sizeof fd->state, res, row, C_F_STATE);
+	copy(fd->cashbox, sizeof fd->cashbox, res, row, C_F_CASHBOX);
+	copy(fd->fn_number, sizeof fd->fn_number, res, row, C_F_FN);
+	copy(fd->fd_number, sizeof fd->fd_number, res, row, C_F_FD);
+	copy(fd->fp, sizeof fd->fp, res, row, C_F_FP);
+	copy(fd->shift, sizeof fd->shift, res, row, C_F_SHIFT);
+	copy(fd->ecr, sizeof fd->ecr, res, row, C_F_ECR);
+	copy(fd->fns_site, sizeof fd->fns_site, res, row, C_F_FNS);
+	copy(fd->ofd_inn, sizeof fd->ofd_inn, res, row, C_F_OFD);
+	copy(fd->datetime_local, sizeof fd->datetime_local, res, row, C_F_LOCAL);
+	copy(fd->qr_time, sizeof fd->qr_time, res, row, C_F_QRTIME);
+	copy(fd->last_error, sizeof fd->last_error, res, row, C_F_ERROR);
+	if (db_int64(res, row, C_F_TOTAL, &v) == 0)
+		fd->total = v;
+	if (db_int64(res, row, C_F_CODE, &v) == 0)
+		fd->error_code = (int)v;
 	return 0;
 }
 
 /* ---- asynchronous lookups ------------------------------------------------------------------ */
 
-#define FROM_RECEIPT " FROM receipts r JOIN payments p ON p.id = r.payment_id JOIN accounts a ON a.id = p.account_id "
+#define FROM_RECEIPT " FROM receipts r JOIN payments p ON p.id = r.payment_id JOIN accounts a ON a.id = p.account_id " \
+	RECEIPT_FISCAL_JOIN
 
 static struct db_stmt q_by_token = {"receipt_by_token", "SELECT " RECEIPT_COLUMNS FROM_RECEIPT "WHERE r.token = $2",
 				    2, 0};
@@ -125,7 +144,7 @@ static struct db_stmt q_resend = {
 	"receipt_resend",
 	"SELECT " RECEIPT_COLUMNS ", t.prev_state FROM receipt_resend($2, $3) t "
 	"LEFT JOIN LATERAL (SELECT (t.rec).*) r ON (t.rec).id IS NOT NULL "
-	"LEFT JOIN payments p ON p.id = r.payment_id LEFT JOIN accounts a ON a.id = p.account_id",
+	"LEFT JOIN payments p ON p.id = r.payment_id LEFT JOIN accounts a ON a.id = p.account_id" RECEIPT_FISCAL_JOIN,
 	3, 0};
 
 struct lookup {

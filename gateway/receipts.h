@@ -55,6 +55,22 @@ struct receipt {
 	int tz_offset_min;         /* that time zone's UTC offset at paid_at, minutes */
 	char contract[16];
 	char holder_name[804];
+	struct receipt_fiscal {    /* the payment's fiscal document (54-FZ); state "" = none */
+		char state[12];    /* pending | sending | registered | polling | done | failed | fail */
+		char cashbox[12];  /* atol | sandbox (a sandbox document is a test, not fiscal) */
+		char fn_number[24];
+		char fd_number[24];        /* fiscal_document_number */
+		char fp[24];               /* fiscal_document_attribute: the fiscal sign */
+		char shift[24];
+		char ecr[24];              /* the register's registration number (KKT) */
+		char fns_site[64];
+		char ofd_inn[16];
+		char datetime_local[24];   /* "DD.MM.YYYY HH:MI" in the receipt time zone */
+		char qr_time[16];          /* "YYYYMMDDTHHMM" */
+		int64_t total;             /* kopecks */
+		int error_code;
+		char last_error[256];
+	} fiscal;
 };
 
 /* The columns receipt_from_row() reads, for any statement over "receipts r JOIN payments p JOIN
@@ -68,7 +84,13 @@ struct receipt {
 	"to_char(coalesce(p.paid_at, r.created_at) AT TIME ZONE $1::text, 'DD.MM.YYYY HH24:MI'), "              \
 	"(extract(epoch FROM (coalesce(p.paid_at, r.created_at) AT TIME ZONE $1::text) - "                      \
 	"(coalesce(p.paid_at, r.created_at) AT TIME ZONE 'UTC')) / 60)::int, "                                  \
-	"a.contract, a.holder_name"
+	"a.contract, a.holder_name, "                                                                           \
+	"f.state, f.cashbox, f.fn_number, f.fiscal_document_number, f.fiscal_document_attribute, f.shift_number, " \
+	"f.ecr_registration_number, f.fns_site, f.ofd_inn, "                                                     \
+	"to_char(f.receipt_datetime AT TIME ZONE $1::text, 'DD.MM.YYYY HH24:MI'), "                              \
+	"to_char(f.receipt_datetime AT TIME ZONE $1::text, 'YYYYMMDD\"T\"HH24MI'), f.total, f.error_code, f.last_error"
+/* The join RECEIPT_COLUMNS needs beside receipts r and payments p: the payment's live fiscal document. */
+#define RECEIPT_FISCAL_JOIN " LEFT JOIN fiscal_documents f ON f.payment_id = r.payment_id AND f.kind = 'sell' AND NOT f.superseded "
 
 /* Reads row `row` of a result selecting RECEIPT_COLUMNS (first) into *out. Returns 0, or -1 when the
  * row does not have those columns. */

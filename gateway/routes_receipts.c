@@ -62,12 +62,14 @@ static void on_public(enum receipt_status st, const struct receipt *rc, void *ar
 		return;
 	}
 	r->log_payment = rc->payment_id;      /* the reply below is written before rc goes away */
+	struct receipt_seller seller;
+	receipt_seller_from_config(req_config(r), &seller);
 	if (!html) {
-		http_reply_json(r, 200, receipt_public_json(rc));
+		http_reply_json(r, 200, receipt_public_json(rc, &seller));
 		return;
 	}
 	size_t len = 0;
-	char *page = receipt_render_html(rc, req_config(r)->receipt_issuer, &len);
+	char *page = receipt_render_html(rc, &seller, &len);
 	if (!page) {
 		http_reply_error(r, 503, "unavailable", "out of memory");
 		return;
@@ -92,10 +94,13 @@ void h_receipt_get(struct req *r)
 static void internal_reply(struct req *r, int ok_status, enum receipt_status st, const struct receipt *rc)
 {
 	switch (st) {
-	case RECEIPT_OK:
+	case RECEIPT_OK: {
+		struct receipt_seller seller;
+		receipt_seller_from_config(req_config(r), &seller);
 		r->log_payment = rc->payment_id;
-		http_reply_json(r, ok_status, receipt_internal_json(rc, req_config(r)->public_url));
+		http_reply_json(r, ok_status, receipt_internal_json(rc, req_config(r)->public_url, &seller));
 		return;
+	}
 	case RECEIPT_NOT_FOUND:
 		http_reply_error(r, 404, "receipt_not_found", "no receipt matches");
 		return;

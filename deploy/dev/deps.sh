@@ -19,6 +19,7 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD_PKGS=(
     build-essential pkg-config
     libevent-dev libssl-dev libpq-dev libjansson-dev libcurl4-openssl-dev
+    libqrencode-dev      # the QR code of fiscal receipts (gateway/qr.c)
     postgresql-15        # the server, for the private cluster (deploy/dev/pg.sh)
     postgresql-client-15
     ca-certificates
@@ -34,6 +35,7 @@ TEST_PKGS=(
     prometheus python3-yaml  # tests/deploy: promtool check/test of deploy/monitoring, a live Prometheus
     nginx haproxy            # tests/integration/test_proxy.py: real reverse proxies in front
     clang-tools shellcheck   # make analyze: scan-build over the build, shellcheck over the scripts
+    zbar-tools               # tests/integration/test_fiscal.py: decodes the receipt's QR code from a screenshot
 )
 
 usage() {

@@ -244,6 +244,118 @@ static void test_header_encode_keeps_ascii_and_splits_utf8_on_characters(void **
 	free(s);
 }
 
+/* ---- the seller and the fiscal document (54-FZ) ------------------------------------------ */
+
+static void fill_fiscal(struct receipt *rc, const char *cashbox)
+{
+	fill(rc);
+	strcpy(rc->fiscal.state, "done");
+	strcpy(rc->fiscal.cashbox, cashbox);
+	strcpy(rc->fiscal.fn_number, "9999078900004312");
+	strcpy(rc->fiscal.fd_number, "1571");
+	strcpy(rc->fiscal.fp, "3208812712");
+	strcpy(rc->fiscal.shift, "23");
+	strcpy(rc->fiscal.ecr, "0000000001002292");
+	strcpy(rc->fiscal.fns_site, "www.nalog.gov.ru");
+	strcpy(rc->fiscal.datetime_local, "12.03.2026 14:05");
+	strcpy(rc->fiscal.qr_time, "20260312T1405");
+	rc->fiscal.total = 123456;
+}
+
+static const struct receipt_seller demo_seller = {"ООО «Связь»", "7707083893", "8 800 100-00-00", "usn_income", "none"};
+
+static void test_fiscal_qr_string_is_exact(void **state)
+{
+	(void)state;
+	struct receipt rc;
+	fill_fiscal(&rc, "atol");
+	char qr[192];
+	receipt_fiscal_qr(&rc.fiscal, 1, qr);
+	assert_string_equal(qr, "t=20260312T1405&s=1234.56&fn=9999078900004312&i=1571&fp=3208812712&n=1");
+	rc.fiscal.total = 5;
+	receipt_fiscal_qr(&rc.fiscal, 2, qr);
+	assert_string_equal(qr, "t=20260312T1405&s=0.05&fn=9999078900004312&i=1571&fp=3208812712&n=2");
+	strcpy(rc.fiscal.state, "wait");
+	receipt_fiscal_qr(&rc.fiscal, 1, qr);
+	assert_string_equal(qr, "");
+}
+
+static void test_fiscal_page_shows_document_qr_and_seller(void **state)
+{
+	(void)state;
+	struct receipt rc;
+	fill_fiscal(&rc, "atol");
+	size_t len;
+	char *p = receipt_render_html(&rc, &demo_seller, &len);
+	const char *want[] = {"ИНН продавца</th><td>7707083893", "Горячая линия</th><td>8 800 100-00-00",
+			      "УСН доходы", "без НДС", "ФН №</th><td>9999078900004312", "ФД №</th><td>1571",
+			      "ФП</th><td>3208812712", "Смена №</th><td>23", "РН ККТ</th><td>0000000001002292",
+			      "www.nalog.gov.ru", "<svg", "t=20260312T1405&amp;s=1234.56&amp;fn=9999078900004312"};
+	for (size_t i = 0; i < COUNT(want); i++)
+		if (!strstr(p, want[i]))
+			fail_msg("missing %s", want[i]);
+	assert_null(strstr(p, "ТЕСТОВЫЙ ЧЕК"));
+	free(p);
+	fill_fiscal(&rc, "sandbox");
+	p = receipt_render_html(&rc, &demo_seller, &len);
+	assert_non_null(strstr(p, "ТЕСТОВЫЙ ЧЕК — не является фискальным документом"));
+	free(p);
+}
+
+static void test_seller_on_every_receipt_and_pending_note(void **state)
+{
+	(void)state;
+	struct receipt rc;
+	fill(&rc);                                    /* no fiscal document (cash at a terminal) */
+	size_t len;
+	char *p = receipt_render_html(&rc, &demo_seller, &len);
+	assert_non_null(strstr(p, "ИНН продавца</th><td>7707083893"));
+	assert_null(strstr(p, "ФН №"));
+	assert_null(strstr(p, "Кассовый чек формируется"));
+	free(p);
+	strcpy(rc.fiscal.state, "pending");
+	strcpy(rc.fiscal.cashbox, "atol");
+	struct receipt_mail_opts o = {"receipts@isp.example", "ООО «Связь»", "https://pay.isp.example", "abcdef", 0,
+				      &demo_seller};
+	char *m = receipt_render_mail(&rc, &o, &len);
+	assert_non_null(m);
+	free(m);
+	p = receipt_render_html(&rc, &demo_seller, &len);
+	assert_non_null(strstr(p, "Кассовый чек формируется и придёт отдельным письмом"));
+	free(p);
+}
+
+static void test_fiscal_json_fields(void **state)
+{
+	(void)state;
+	struct receipt rc;
+	fill_fiscal(&rc, "sandbox");
+	json_t *j = receipt_public_json(&rc, &demo_seller);
+	json_t *s = json_object_get(j, "seller");
+	assert_string_equal(json_string_value(json_object_get(s, "inn")), "7707083893");
+	json_t *f = json_object_get(j, "fiscal");
+	assert_string_equal(json_string_value(json_object_get(f, "state")), "done");
+	assert_true(json_is_true(json_object_get(f, "test")));
+	assert_string_equal(json_string_value(json_object_get(f, "fiscal_sign")), "3208812712");
+	assert_string_equal(json_string_value(json_object_get(f, "qr")),
+			    "t=20260312T1405&s=1234.56&fn=9999078900004312&i=1571&fp=3208812712&n=1");
+	assert_null(json_object_get(f, "last_error"));
+	json_decref(j);
+	strcpy(rc.fiscal.state, "failed");
+	rc.fiscal.error_code = 32;
+	strcpy(rc.fiscal.last_error, "ИНН не совпадает");
+	j = receipt_internal_json(&rc, "https://pay.example", &demo_seller);
+	f = json_object_get(j, "fiscal");
+	assert_string_equal(json_string_value(json_object_get(f, "state")), "failed");
+	assert_int_equal(json_integer_value(json_object_get(f, "error_code")), 32);
+	assert_null(json_object_get(f, "fn_number"));
+	json_decref(j);
+	fill(&rc);
+	j = receipt_public_json(&rc, &demo_seller);
+	assert_true(json_is_null(json_object_get(j, "fiscal")));
+	json_decref(j);
+}
+
 /* ---- the mail and the page ---------------------------------------------------------------- */
 
 static void test_mail_is_crlf_multipart_with_required_headers(void **state)
@@ -251,7 +363,7 @@ static void test_mail_is_crlf_multipart_with_required_headers(void **state)
 	(void)state;
 	struct receipt rc;
 	fill(&rc);
-	struct receipt_mail_opts o = {"receipts@isp.example", "ООО «Связь»", "https://pay.isp.example", "abcdef", 0};
+	struct receipt_mail_opts o = {"receipts@isp.example", "ООО «Связь»", "https://pay.isp.example", "abcdef", 0, NULL};
 	size_t len = 0;
 	char *m = receipt_render_mail(&rc, &o, &len);
 	assert_non_null(m);
@@ -297,7 +409,8 @@ static void test_page_escapes_values_and_has_print_css(void **state)
 	fill(&rc);
 	strcpy(rc.method, "<img src=x>");
 	size_t len = 0;
-	char *p = receipt_render_html(&rc, "<Провайдер & Ко>", &len);
+	struct receipt_seller seller = {.name = "<Провайдер & Ко>"};
+	char *p = receipt_render_html(&rc, &seller, &len);
 	assert_non_null(p);
 	assert_null(strstr(p, "<script"));
 	assert_null(strstr(p, "<img"));
@@ -334,7 +447,7 @@ static void test_public_json_hides_delivery_and_masks(void **state)
 	(void)state;
 	struct receipt rc;
 	fill(&rc);
-	json_t *j = receipt_public_json(&rc);
+	json_t *j = receipt_public_json(&rc, NULL);
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "amount")), "1234.56");
 	assert_string_equal(json_string_value(json_object_get(j, "contract")), "12****789");
@@ -342,7 +455,7 @@ static void test_public_json_hides_delivery_and_masks(void **state)
 	assert_null(json_object_get(j, "email"));
 	assert_null(json_object_get(j, "token"));
 	json_decref(j);
-	j = receipt_internal_json(&rc, "https://pay.example");
+	j = receipt_internal_json(&rc, "https://pay.example", NULL);
 	assert_string_equal(json_string_value(json_object_get(j, "url")),
 			    "https://pay.example/v1/receipts/0123456789abcdef0123456789abcdef0123456789abcdef");
 	assert_string_equal(json_string_value(json_object_get(j, "email")), "payer@example.com");
@@ -387,6 +500,10 @@ int main(void)
 		cmocka_unit_test(test_page_escapes_values_and_has_print_css),
 		cmocka_unit_test(test_refund_status_is_shown),
 		cmocka_unit_test(test_public_json_hides_delivery_and_masks),
+		cmocka_unit_test(test_fiscal_qr_string_is_exact),
+		cmocka_unit_test(test_fiscal_page_shows_document_qr_and_seller),
+		cmocka_unit_test(test_seller_on_every_receipt_and_pending_note),
+		cmocka_unit_test(test_fiscal_json_fields),
 		cmocka_unit_test(test_backoff_doubles_with_equal_jitter_and_a_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
