@@ -37,6 +37,8 @@ struct adapter_refund {
 	int64_t refunded;           /* kopecks of this payment we have booked as refunded before: a provider
 				     * without idempotence keys compares its own total with it */
 	const char *key;            /* stable across retries of this refund (our refund id) */
+	const char *email;          /* the payer's e-mail (a refund receipt's contact), may be NULL */
+	const char *contract;
 };
 
 /* How a call to a provider ended. */

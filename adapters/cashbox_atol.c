@@ -25,10 +25,8 @@
 #include "config.h"
 #include "http_client.h"
 #include "http_retry.h"
-#include "ident.h"
 #include "jsonw.h"
 
-#define ITEM_NAME_MAX 128          /* characters */
 #define REPORT_GAP_MS 1010         /* "at most 1 report request per second" (+ a margin for the clocks) */
 
 struct atol {
@@ -46,26 +44,12 @@ static struct {
 
 /* ---- the document ------------------------------------------------------------------------- */
 
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if ((*p & 0xC0) != 0x80)
-			n++;
-	return n;
-}
-
 char *atol_document(const struct config *cfg, const struct fiscal_doc *d, const char *timestamp,
 		    const char *callback_url, char err[256])
 {
-	char name[512];
-	const char *pct = strstr(cfg->fiscal_item, "%s");      /* exactly one, checked at start */
-	int nn = pct ? snprintf(name, sizeof name, "%.*s%s%s", (int)(pct - cfg->fiscal_item), cfg->fiscal_item,
-				d->contract, pct + 2)
-		     : -1;
-	if (nn < 0 || (size_t)nn >= sizeof name || utf8_chars(name) > ITEM_NAME_MAX ||
-	    !ident_utf8_valid(name, strlen(name))) {
-		snprintf(err, 256, "the item's text is longer than %d characters", ITEM_NAME_MAX);
+	char name[520];
+	if (config_fiscal_item(cfg, d->contract, name, sizeof name) != 0) {
+		snprintf(err, 256, "the item's text is longer than %d characters", FISCAL_ITEM_MAX);
 		return NULL;
 	}
 	size_t el = strlen(d->external_id);

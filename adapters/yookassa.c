@@ -430,6 +430,35 @@ static const char *utf8_cut(const char *s, size_t max, char *buf, size_t bufsz)
 	return buf;
 }
 
+/* With GATEWAY_FISCAL=yookassa YooKassa makes the 54-FZ receipt itself: the request carries its
+ * `receipt` (one service item for the whole amount, the buyer's e-mail). NULL when receipts are
+ * made elsewhere (or not at all). */
+static int vat_code(const char *vat)
+{
+	static const char *const codes[] = {"none",  "vat0",   "vat10",  "vat20",  "vat110", "vat120",
+					    "vat5",  "vat7",   "vat105", "vat107", "vat22",  "vat122"};
+	for (size_t i = 0; vat && i < sizeof codes / sizeof codes[0]; i++)
+		if (strcmp(vat, codes[i]) == 0)
+			return (int)i + 1;        /* YooKassa's vat_code: 1 = no VAT, 2 = 0 %, 3 = 10 %, … */
+	return 1;
+}
+
+static json_t *yk_receipt(const struct config *cfg, const char *email, const char *contract, int64_t amount)
+{
+	if (strcmp(cfg->fiscal, "yookassa") != 0)
+		return NULL;
+	char name[520], value[MONEY_BUFSZ];
+	if (config_fiscal_item(cfg, contract ? contract : "", name, sizeof name) != 0)
+		snprintf(name, sizeof name, "Оплата услуг связи");
+	const char *mode = strcmp(cfg->fiscal_payment_method, "prepayment") == 0 ? "partial_prepayment"
+			   : cfg->fiscal_payment_method;
+	const char *to = email && *email ? email : cfg->seller_email;
+	return json_pack("{s:{s:s?},s:[{s:s,s:s,s:{s:s,s:s},s:i,s:s,s:s}]}", "customer", "email", to, "items",
+			 "description", name, "quantity", "1.00", "amount", "value", money_format(amount, value),
+			 "currency", "RUB", "vat_code", vat_code(cfg->seller_vat), "payment_subject", "service",
+			 "payment_mode", mode);
+}
+
 static void yk_create(struct adapter_ctx *ctx, const struct adapter_payment *p, adapter_cb cb, void *arg)
 {
 	struct op *op = op_new(ctx, ST_CREATE, cb, arg);
@@ -448,6 +477,9 @@ static void yk_create(struct adapter_ctx *ctx, const struct adapter_payment *p, 
 			      p->return_url, "payment_method_data", "type", type, "description",
 			      utf8_cut(p->description ? p->description : "", 128, desc, sizeof desc), "metadata",
 			      "payment_id", p->id, "payment_number", number);
+	json_t *receipt = yk_receipt(ctx->cfg, p->email, p->contract, p->amount);
+	if (b && receipt)
+		json_object_set_new(b, "receipt", receipt);
 	op->body = b ? json_dumps(b, JSON_COMPACT) : NULL;
 	json_decref(b);
 	if (!op->body) {
@@ -490,6 +522,9 @@ static void yk_refund(struct adapter_ctx *ctx, const struct adapter_refund *rf, 
 	char value[MONEY_BUFSZ];
 	money_format(amount, value);
 	json_t *b = json_pack("{s:s,s:{s:s,s:s}}", "payment_id", provider_id, "amount", "value", value, "currency", "RUB");
+	json_t *receipt = yk_receipt(ctx->cfg, rf->email, rf->contract, rf->amount);
+	if (b && receipt)
+		json_object_set_new(b, "receipt", receipt);
 	op->body = b ? json_dumps(b, JSON_COMPACT) : NULL;
 	json_decref(b);
 	if (!op->body) {

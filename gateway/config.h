@@ -103,6 +103,10 @@ char *config_getvar(const char *name, bool secret, const char *def, char err[CON
 int config_int_var(const char *name, long min, long max, long def, long *out, char err[CONFIG_ERRSZ]);
 int config_load_fiscal(struct config *c, char err[CONFIG_ERRSZ]);
 void config_free_fiscal(struct config *c);
+/* The fiscal item's text for a contract (GATEWAY_FISCAL_ITEM with %s replaced) into out: 0, or -1
+ * when it is longer than FISCAL_ITEM_MAX characters (tag 1030) or does not fit. */
+#define FISCAL_ITEM_MAX 128
+int config_fiscal_item(const struct config *c, const char *contract, char *out, size_t outsz);
 
 /* Reads the environment into *c (with defaults). On error returns -1 and writes a one-line message
  * to err; *c is then freed. On success the caller owns c and releases it with config_free(). */

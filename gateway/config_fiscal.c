@@ -129,6 +129,20 @@ int config_load_fiscal(struct config *c, char err[CONFIG_ERRSZ])
 	return 0;
 }
 
+int config_fiscal_item(const struct config *c, const char *contract, char *out, size_t outsz)
+{
+	const char *pct = strstr(c->fiscal_item, "%s");      /* exactly one, checked at start */
+	int n = pct ? snprintf(out, outsz, "%.*s%s%s", (int)(pct - c->fiscal_item), c->fiscal_item, contract, pct + 2)
+		    : snprintf(out, outsz, "%s", c->fiscal_item);
+	if (n < 0 || (size_t)n >= outsz || !ident_utf8_valid(out, (size_t)n))
+		return -1;
+	size_t chars = 0;
+	for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+		if ((*p & 0xC0) != 0x80)
+			chars++;
+	return chars <= FISCAL_ITEM_MAX ? 0 : -1;
+}
+
 void config_free_fiscal(struct config *c)
 {
 	free(c->fiscal);

@@ -24,7 +24,8 @@
 
 static const char usage_partner[] =
 	"usage: gatewayd partner add NAME --protocol osmp|sber-online|json [--login LOGIN] [--cidr CIDR]...\n"
-	"                            [--min 1.00] [--max 15000.00]\n"
+	"                            [--min 1.00] [--max 15000.00] [--fiscal]\n"
+	"         (--fiscal: the operator's cashbox receipts this partner's cash; by default its own register does)\n"
 	"       gatewayd partner list\n"
 	"       gatewayd partner disable NAME | enable NAME | rotate NAME\n";
 static const char usage_registry[] = "usage: gatewayd registry --partner NAME --date YYYY-MM-DD\n";
@@ -76,10 +77,15 @@ static int partner_add(PGconn *db, int argc, char **argv)
 	char cidrs[PARTNER_MAX_CIDRS * 56 + 3] = "{";
 	int ncidrs = 0;
 	int64_t min = 100, max = 1500000;
+	bool fiscal = false;
 	if (!partner_name_valid(name))
 		return cli_usage(usage_partner, "NAME: 2 to 63 characters of a-z, 0-9, '-', '_', starting with a letter or digit");
 	for (int i = 4; i < argc; i++) {
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(opt, "--fiscal") == 0) {
+			fiscal = true;
+			continue;
+		}
 		if (!val)
 			return cli_usage(usage_partner, "an option is missing its value");
 		i++;
@@ -125,19 +131,21 @@ static int partner_add(PGconn *db, int argc, char **argv)
 	char smin[24], smax[24];
 	snprintf(smin, sizeof smin, "%lld", (long long)min);
 	snprintf(smax, sizeof smax, "%lld", (long long)max);
-	const char *p[8] = {name, protocol, login, c.hmac ? NULL : c.hash, c.hmac ? c.secret : NULL, cidrs, smin, smax};
+	const char *p[9] = {name,  protocol, login, c.hmac ? NULL : c.hash, c.hmac ? c.secret : NULL, cidrs, smin, smax,
+			    fiscal ? "true" : "false"};
 	PGresult *r = cli_exec(db,
-			   "INSERT INTO partners (name, protocol, login, password_hash, hmac_secret, cidrs, min_amount, max_amount)"
-			   " VALUES ($1, $2, $3, $4, $5, $6::cidr[], $7::bigint, $8::bigint)",
-			   8, p, "partner add (a partner with this name or login)");
+			   "INSERT INTO partners (name, protocol, login, password_hash, hmac_secret, cidrs, min_amount, max_amount,"
+			   " fiscal) VALUES ($1, $2, $3, $4, $5, $6::cidr[], $7::bigint, $8::bigint, $9::boolean)",
+			   9, p, "partner add (a partner with this name or login)");
 	if (!r) {
 		OPENSSL_cleanse(&c, sizeof c);
 		return 1;
 	}
 	PQclear(r);
 	char a[MONEY_BUFSZ], b[MONEY_BUFSZ];
-	printf("partner %s added: protocol %s, amounts %s..%s, networks %s\n", name, protocol, money_format(min, a),
-	       money_format(max, b), ncidrs ? cidrs : "any (no --cidr given)");
+	printf("partner %s added: protocol %s, amounts %s..%s, networks %s%s\n", name, protocol, money_format(min, a),
+	       money_format(max, b), ncidrs ? cidrs : "any (no --cidr given)",
+	       fiscal ? ", its cash receipted by our cashbox (--fiscal)" : "");
 	print_creds(login, &c);
 	if (!ncidrs)
 		fprintf(stderr, "gatewayd: warning: no --cidr given; requests are accepted from any address\n");

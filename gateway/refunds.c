@@ -21,10 +21,12 @@
 #define COLS                                                                                                     \
 	"SELECT result, refund_id, payment_id, amount, refund_status, payment_status, payment_amount,"             \
 	" refunded_amount, available, adapter, provider_txn_id, provider_refund_id, failure_reason, channel,"     \
-	" to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	" to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                              \
+	" (SELECT coalesce(p.payer_email, '') || ' ' || a.contract FROM payments p JOIN accounts a"              \
+	" ON a.id = p.account_id WHERE p.id = payment_id)"
 
 enum { C_RESULT, C_ID, C_PAYMENT, C_AMOUNT, C_STATUS, C_PSTATUS, C_PAMOUNT, C_REFUNDED, C_AVAILABLE, C_ADAPTER,
-       C_PROVIDER_TXN, C_PROVIDER_REFUND, C_REASON, C_CHANNEL, C_CREATED };
+       C_PROVIDER_TXN, C_PROVIDER_REFUND, C_REASON, C_CHANNEL, C_CREATED, C_CONTACT };
 
 static struct db_stmt q_begin = {
 	"refund_begin", COLS " FROM refund_begin($1::uuid, $2::bigint, $3, $4::int, $5::text[])", 5, 0};
@@ -45,6 +47,8 @@ struct refund_op {
 	char provider_txn_id[129];
 	int64_t amount;
 	int64_t refunded;           /* booked as refunded before this refund */
+	char email[255];            /* the payer's, for a refund receipt made by the provider */
+	char contract[16];
 	char reason[400];           /* REFUSED / UNKNOWN: why */
 };
 
@@ -192,7 +196,7 @@ static void drive(struct refund_op *op)
 		db_exec(op->db, &q_unknown, p, 2, on_unknown, op);
 		return;
 	}
-	struct adapter_refund rf = {op->provider_txn_id, op->amount, op->refunded, op->refund_id};
+	struct adapter_refund rf = {op->provider_txn_id, op->amount, op->refunded, op->refund_id, op->email, op->contract};
 	ctx->adapter->refund(ctx, &rf, on_provider, op);
 }
 
@@ -212,6 +216,12 @@ static void on_begun(const struct db_result *r, void *arg)
 			 db_value(res, 0, C_PROVIDER_TXN) ? db_value(res, 0, C_PROVIDER_TXN) : "");
 		op->amount = col_int(res, C_AMOUNT);
 		op->refunded = col_int(res, C_REFUNDED);
+		const char *contact = db_value(res, 0, C_CONTACT);      /* "email contract" */
+		const char *sp = contact ? strrchr(contact, ' ') : NULL;
+		if (sp && (size_t)(sp - contact) < sizeof op->email && strlen(sp + 1) < sizeof op->contract) {
+			snprintf(op->email, sizeof op->email, "%.*s", (int)(sp - contact), contact);
+			snprintf(op->contract, sizeof op->contract, "%s", sp + 1);
+		}
 		drive(op);
 	} else if (strcmp(result, "existing") == 0 && strcmp(db_value(res, 0, C_STATUS), "succeeded") == 0) {
 		finish(op, 201, refund_json(res), true, NULL);

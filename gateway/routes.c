@@ -18,6 +18,7 @@
 #include "money.h"
 #include "routes_common.h"
 #include "registry.h"
+#include "routes_fiscal.h"
 #include "routes_receipts.h"
 #include "routes_refunds.h"
 #include "routes_web.h"
@@ -175,6 +176,9 @@ static const struct route core_routes[] = {
 	{"GET", "/v1/receipts/{token}", h_receipt_get, NULL},
 	{"GET", "/v1/internal/receipts", h_receipts_find, NULL},
 	{"POST", "/v1/internal/receipts/{number}/resend", h_receipt_resend, NULL},
+	{"POST", "/v1/fiscal/callback", h_fiscal_callback, NULL},
+	{"GET", "/v1/internal/fiscal-documents", h_fiscal_documents, NULL},
+	{"POST", "/v1/internal/fiscal-documents/{id}/resend", h_fiscal_resend, NULL},
 };
 
 struct route *routes_build(const char *enabled, size_t *nroutes, const struct adapter ***active, size_t *nactive,

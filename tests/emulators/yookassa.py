@@ -53,6 +53,8 @@ class YooKassa(Emulator):
         self.bloat = {}             # payment id -> bytes of padding in GET answers (a misbehaving API)
         self.bodies = []            # every POST /payments body, for assertions
         self.notified = []          # (event, id, gateway status)
+        self.receipts_required = False   # the shop receipts through YooKassa (54-FZ): every request needs `receipt`
+        self.receipts = []          # (payment or refund id, receipt object) for assertions
 
     def error(self, status, code, description, parameter=None):
         doc = {"type": "error", "id": str(uuid.uuid4()), "code": code, "description": description}
@@ -111,12 +113,39 @@ class YooKassa(Emulator):
             doc["description"] = "x" * self.bloat[p["id"]]
         return doc
 
+    def check_receipt(self, r, amount):
+        """The error answer for a wrong or missing 54-FZ receipt object, or None."""
+        rc = r.get("receipt")
+        if rc is None:
+            return self.error(400, "invalid_request", "Receipt is missing", "receipt") if self.receipts_required else None
+        cust = rc.get("customer") or {}
+        if not (cust.get("email") or cust.get("phone")):
+            return self.error(400, "invalid_request", "Receipt customer contact is missing", "receipt.customer")
+        items = rc.get("items")
+        if not isinstance(items, list) or not items:
+            return self.error(400, "invalid_request", "Receipt items are missing", "receipt.items")
+        total = 0
+        for it in items:
+            a = it.get("amount") or {}
+            q = str(it.get("quantity", ""))
+            if not VALUE.match(str(a.get("value", ""))) or a.get("currency") != "RUB" or not VALUE.match(q):
+                return self.error(400, "invalid_request", "Receipt item amount", "receipt.items.amount")
+            if not 1 <= len(it.get("description", "")) <= 128 or it.get("vat_code") not in range(1, 13):
+                return self.error(400, "invalid_request", "Receipt item description or vat_code", "receipt.items")
+            total += kop(a["value"]) * kop(q) // 100
+        if total != kop(amount):
+            return self.error(400, "invalid_request", "Receipt items do not add up to the amount", "receipt.items")
+        return None
+
     def create(self, r):
         if not isinstance(r, dict):
             return self.error(400, "invalid_request", "Body must be an object")
         a = r.get("amount") or {}
         if not VALUE.match(str(a.get("value", ""))) or a.get("currency") != "RUB":
             return self.error(400, "invalid_request", "Invalid amount", "amount")
+        bad = self.check_receipt(r, a["value"])
+        if bad:
+            return bad
         c = r.get("confirmation") or {}
         if c.get("type") != "redirect" or not str(c.get("return_url", "")).startswith(("http://", "https://")):
             return self.error(400, "invalid_request", "Invalid confirmation", "confirmation")
@@ -138,6 +167,8 @@ class YooKassa(Emulator):
         }
         self.payments[pid] = p
         self.bodies.append(r)
+        if "receipt" in r:
+            self.receipts.append((pid, r["receipt"]))
         return 200, json.loads(json.dumps(p))
 
     def refund(self, r):
@@ -149,6 +180,9 @@ class YooKassa(Emulator):
             return self.error(400, "invalid_request", "Invalid amount", "amount")
         if p["status"] != "succeeded":
             return self.error(400, "invalid_request", "Payment is not succeeded", "payment_id")
+        bad = self.check_receipt(r, a["value"])
+        if bad:
+            return bad
         refunded = kop(p.get("refunded_amount", {}).get("value", "0.00"))
         if refunded + kop(a["value"]) > kop(p["amount"]["value"]):
             return self.error(400, "invalid_request", "Refund amount exceeds the payment", "amount")
@@ -157,6 +191,8 @@ class YooKassa(Emulator):
         rf = {"id": rid, "payment_id": p["id"], "status": "succeeded", "created_at": now(),
               "amount": {"value": a["value"], "currency": "RUB"}}
         self.refunds[rid] = rf
+        if "receipt" in r:
+            self.receipts.append((rid, r["receipt"]))
         return 200, dict(rf)
 
     # ---- the payer and the notifications -------------------------------------------------------

@@ -274,3 +274,26 @@ def error_of(doc):
     assert isinstance(e.get("code"), str) and e["code"], doc
     assert isinstance(e.get("message"), str) and e["message"], doc
     return e["code"], e["message"]
+
+
+# ---- a test CA and server certificates (openssl CLI) for the HTTPS emulators ----------------
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True)
+
+
+def make_ca(d, name):
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+            name + ".key", "-out", name + ".pem", "-days", "2", "-subj", "/CN=%s" % name, "-addext",
+            "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
+
+
+def make_cert(d, name, ca, san):
+    with open(os.path.join(d, name + ".ext"), "w") as f:
+        f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
+                "extendedKeyUsage=serverAuth\n" % san)
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", name + ".key",
+            "-out", name + ".csr", "-subj", "/CN=%s" % name, cwd=d)
+    openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key", "-CAcreateserial",
+            "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext", cwd=d)
+    return os.path.join(d, name + ".pem"), os.path.join(d, name + ".key")

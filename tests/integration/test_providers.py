@@ -10,7 +10,7 @@ import tempfile
 import time
 import urllib.parse
 
-from harness import ROOT, Gateway, Postgres, Suite, error_of, gatewayd, PSQL
+from harness import ROOT, Gateway, Postgres, Suite, error_of, gatewayd, make_ca, make_cert, PSQL
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "emulators"))
 from rbs_gateway import RbsGateway, checksum  # noqa: E402
@@ -27,27 +27,6 @@ YK_SHOP, YK_SECRET = "100500", "test_yk_secret_key_abc"
 
 class Ctx:
     pass
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True)
-
-
-def make_ca(d, name):
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-            name + ".key", "-out", name + ".pem", "-days", "2", "-subj", "/CN=%s" % name, "-addext",
-            "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
-
-
-def make_cert(d, name, ca, san):
-    with open(os.path.join(d, name + ".ext"), "w") as f:
-        f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
-                "extendedKeyUsage=serverAuth\n" % san)
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", name + ".key",
-            "-out", name + ".csr", "-subj", "/CN=%s" % name, cwd=d)
-    openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key", "-CAcreateserial",
-            "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext", cwd=d)
-    return os.path.join(d, name + ".pem"), os.path.join(d, name + ".key")
 
 
 def gateway(c, **env):
