@@ -29,6 +29,15 @@ export GATEWAY_PUBLIC_URL=${GATEWAY_PUBLIC_URL:-http://$GATEWAY_LISTEN}
 export GATEWAY_MAIL_URL=${GATEWAY_MAIL_URL:-file://$root/var/mail}
 export GATEWAY_ADAPTERS=${GATEWAY_ADAPTERS:-sandbox}
 export GATEWAY_SANDBOX_SECRET=${GATEWAY_SANDBOX_SECRET:-dev-sandbox-secret-not-for-production}
+# fiscal receipts from the built-in test cashbox (printed as «ТЕСТОВЫЙ ЧЕК»), the demo seller
+export GATEWAY_FISCAL=${GATEWAY_FISCAL:-sandbox}
+export GATEWAY_SELLER_NAME=${GATEWAY_SELLER_NAME:-ООО «Демо-Телеком»}
+export GATEWAY_SELLER_INN=${GATEWAY_SELLER_INN:-7707083893}
+export GATEWAY_SELLER_SNO=${GATEWAY_SELLER_SNO:-usn_income}
+export GATEWAY_SELLER_VAT=${GATEWAY_SELLER_VAT:-none}
+export GATEWAY_SELLER_EMAIL=${GATEWAY_SELLER_EMAIL:-kassa@demo-telecom.example}
+export GATEWAY_SELLER_PHONE=${GATEWAY_SELLER_PHONE:-8 800 000-00-00}
+export GATEWAY_FISCAL_MAIL_WAIT_MS=${GATEWAY_FISCAL_MAIL_WAIT_MS:-10000}
 
 build/gatewayd migrate
 /usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1 -d "$GATEWAY_MIGRATE_DATABASE_URL" -f deploy/dev/demo.sql

@@ -431,6 +431,29 @@ def test_yookassa_makes_its_own_receipts(c):
     assert len(c.atol.requests) == n_atol
 
 
+@test
+def test_sandbox_cashbox_receipts_at_once_marked_as_a_test(c):
+    url = c.pg.create_db("fiscal_sandbox")
+    prepare(url)
+    gw = gateway(c, url=url, GATEWAY_FISCAL="sandbox")
+    c.extra.append(gw)
+    gw.start()
+    n_atol = len(c.atol.requests)
+    try:
+        pid, yid = pay(c, "99.00", gw=gw)
+    finally:
+        c.yk.notify_url = "http://127.0.0.1:%d/v1/notifications/yookassa" % c.gw.port
+    f = wait_state(c, pid, "done", url=url)
+    assert f["cashbox"] == "sandbox" and f["fn_number"].startswith("9999"), f
+    token = q(c, "SELECT token FROM receipts WHERE payment_id = '%s'" % pid, url=url)
+    st, h, page = gw.request("GET", "/v1/receipts/" + token, headers={"Accept": "text/html"})
+    page = page.decode()
+    assert st == 200 and "ТЕСТОВЫЙ ЧЕК — не является фискальным документом" in page and "<svg" in page, page[:500]
+    st, h, d = gw.json("GET", "/v1/receipts/" + token)
+    assert d["fiscal"]["test"] is True and d["fiscal"]["state"] == "done", d
+    assert len(c.atol.requests) == n_atol
+
+
 # ---- the printable receipt in a browser ------------------------------------------------------------
 
 
