@@ -89,15 +89,6 @@ const struct config_var config_vars[] = {
 };
 const size_t config_nvars = sizeof config_vars / sizeof config_vars[0];
 
-__attribute__((format(printf, 2, 3)))
-static int fail(char err[CONFIG_ERRSZ], const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, CONFIG_ERRSZ, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 
 
@@ -135,26 +126,26 @@ int config_parse_listen(const char *s, char *host, size_t hostsz, uint16_t *port
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
 		if (!close || close[1] != ':')
-			return fail(err, "GATEWAY_LISTEN=%.60s: expected [ipv6]:port", s);
+			return config_fail(err, "GATEWAY_LISTEN=%.60s: expected [ipv6]:port", s);
 		h = s + 1;
 		hlen = (size_t)(close - h);
 		colon = close + 1;
 	} else {
 		colon = strrchr(s, ':');
 		if (!colon || strchr(s, ':') != colon)
-			return fail(err, "GATEWAY_LISTEN=%.60s: expected host:port, e.g. 127.0.0.1:8080", s);
+			return config_fail(err, "GATEWAY_LISTEN=%.60s: expected host:port, e.g. 127.0.0.1:8080", s);
 		hlen = (size_t)(colon - s);
 	}
 	if (hlen == 0 || hlen >= hostsz)
-		return fail(err, "GATEWAY_LISTEN=%.60s: missing or too long host", s);
+		return config_fail(err, "GATEWAY_LISTEN=%.60s: missing or too long host", s);
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
 	unsigned char buf[sizeof(struct in6_addr)];
 	if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
-		return fail(err, "GATEWAY_LISTEN=%.60s: host must be a numeric IP address", s);
+		return config_fail(err, "GATEWAY_LISTEN=%.60s: host must be a numeric IP address", s);
 	long p;
 	if (config_parse_int(colon + 1, 1, 65535, &p) != 0)
-		return fail(err, "GATEWAY_LISTEN=%.60s: port must be a number 1..65535", s);
+		return config_fail(err, "GATEWAY_LISTEN=%.60s: port must be a number 1..65535", s);
 	*port = (uint16_t)p;
 	return 0;
 }
@@ -215,7 +206,7 @@ static int money_var(const char *name, int64_t def, int64_t *out, char err[CONFI
 		return 0;
 	}
 	if (money_parse(v, out) != MONEY_OK)
-		return fail(err, "%s=%.40s: expected roubles like 100.00", name, v);
+		return config_fail(err, "%s=%.40s: expected roubles like 100.00", name, v);
 	return 0;
 }
 
@@ -256,24 +247,24 @@ static int config_load_proxies(struct config *c, char err[CONFIG_ERRSZ])
 	c->trusted_proxies = calloc(1, sizeof *c->trusted_proxies);
 	char why[160];
 	if (!c->trusted_proxies) {
-		fail(err, "out of memory");
+		config_fail(err, "out of memory");
 		goto out;
 	}
 	if (proxy_nets_parse(nets, c->trusted_proxies, why) != 0) {
-		fail(err, "%s", why);
+		config_fail(err, "%s", why);
 		goto out;
 	}
 	if (strcmp(pp, "on") != 0 && strcmp(pp, "off") != 0) {
-		fail(err, "GATEWAY_PROXY_PROTOCOL=%.20s: expected on or off", pp);
+		config_fail(err, "GATEWAY_PROXY_PROTOCOL=%.20s: expected on or off", pp);
 		goto out;
 	}
 	c->proxy_protocol = strcmp(pp, "on") == 0;
 	if (c->proxy_protocol && c->trusted_proxies->n == 0) {
-		fail(err, "GATEWAY_PROXY_PROTOCOL=on needs GATEWAY_TRUSTED_PROXIES (the proxies whose headers are believed)");
+		config_fail(err, "GATEWAY_PROXY_PROTOCOL=on needs GATEWAY_TRUSTED_PROXIES (the proxies whose headers are believed)");
 		goto out;
 	}
 	if (c->proxy_protocol && c->tls_cert) {
-		fail(err, "GATEWAY_PROXY_PROTOCOL=on cannot be combined with GATEWAY_TLS_CERT: let the proxy terminate TLS");
+		config_fail(err, "GATEWAY_PROXY_PROTOCOL=on cannot be combined with GATEWAY_TLS_CERT: let the proxy terminate TLS");
 		goto out;
 	}
 	rc = 0;
@@ -315,7 +306,7 @@ static int config_load_providers(struct config *c, char err[CONFIG_ERRSZ])
 	    config_int_var("GATEWAY_JANITOR_INTERVAL", 0, 86400, 30, &c->janitor_interval, err) != 0)
 		return -1;
 	if (c->pending_expire < c->pending_recheck)
-		return fail(err, "GATEWAY_PENDING_EXPIRE must not be less than GATEWAY_PENDING_RECHECK");
+		return config_fail(err, "GATEWAY_PENDING_EXPIRE must not be less than GATEWAY_PENDING_RECHECK");
 	return 0;
 }
 
@@ -343,7 +334,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		goto fail;
 	if (!*c->service_role || strlen(c->service_role) > 63 ||
 	    strspn(c->service_role, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(c->service_role)) {
-		fail(err, "GATEWAY_SERVICE_ROLE: a role name of 1 to 63 lowercase letters, digits and _");
+		config_fail(err, "GATEWAY_SERVICE_ROLE: a role name of 1 to 63 lowercase letters, digits and _");
 		goto fail;
 	}
 	c->public_url = config_getvar("GATEWAY_PUBLIC_URL", false, "http://127.0.0.1:8080", err, &bad);
@@ -353,7 +344,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	while (plen > 0 && c->public_url[plen - 1] == '/')
 		c->public_url[--plen] = '\0';
 	if (strncmp(c->public_url, "http://", 7) != 0 && strncmp(c->public_url, "https://", 8) != 0) {
-		fail(err, "GATEWAY_PUBLIC_URL=%.60s: must start with http:// or https://", c->public_url);
+		config_fail(err, "GATEWAY_PUBLIC_URL=%.60s: must start with http:// or https://", c->public_url);
 		goto fail;
 	}
 	c->mail_url = config_getvar("GATEWAY_MAIL_URL", false, NULL, err, &bad);
@@ -363,7 +354,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		goto fail;
 	if (strncmp(c->mail_url, "smtp://", 7) != 0 && strncmp(c->mail_url, "smtps://", 8) != 0 &&
 	    strncmp(c->mail_url, "file:///", 8) != 0) {
-		fail(err, "GATEWAY_MAIL_URL=%.60s: expected smtp://host:port, smtps://host:port or file:///dir", c->mail_url);
+		config_fail(err, "GATEWAY_MAIL_URL=%.60s: expected smtp://host:port, smtps://host:port or file:///dir", c->mail_url);
 		goto fail;
 	}
 	c->mail_from = config_getvar("GATEWAY_MAIL_FROM", false, "receipts@localhost", err, &bad);
@@ -373,7 +364,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	if (bad)
 		goto fail;
 	if (c->admin_token && strlen(c->admin_token) < 16) {
-		fail(err, "GATEWAY_ADMIN_TOKEN is shorter than 16 characters; use a long random token");
+		config_fail(err, "GATEWAY_ADMIN_TOKEN is shorter than 16 characters; use a long random token");
 		goto fail;
 	}
 	c->adapters = config_getvar("GATEWAY_ADAPTERS", false, "", err, &bad);
@@ -386,7 +377,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	if (bad)
 		goto fail;
 	if (!c->tls_cert != !c->tls_key) {
-		fail(err, "GATEWAY_TLS_CERT and GATEWAY_TLS_KEY must be set together");
+		config_fail(err, "GATEWAY_TLS_CERT and GATEWAY_TLS_KEY must be set together");
 		goto fail;
 	}
 	if (config_load_proxies(c, err) != 0)
@@ -396,7 +387,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		goto fail;
 	if (strcmp(c->log_level, "debug") && strcmp(c->log_level, "info") && strcmp(c->log_level, "warn") &&
 	    strcmp(c->log_level, "error")) {
-		fail(err, "GATEWAY_LOG_LEVEL=%.20s: expected debug, info, warn or error", c->log_level);
+		config_fail(err, "GATEWAY_LOG_LEVEL=%.20s: expected debug, info, warn or error", c->log_level);
 		goto fail;
 	}
 
@@ -404,7 +395,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	    money_var("GATEWAY_AMOUNT_MAX", 10000000, &c->amount_max, err) != 0)
 		goto fail;
 	if (c->amount_min < 1 || c->amount_max < c->amount_min) {
-		fail(err, "GATEWAY_AMOUNT_MIN must be at least 0.01 and not above GATEWAY_AMOUNT_MAX");
+		config_fail(err, "GATEWAY_AMOUNT_MIN must be at least 0.01 and not above GATEWAY_AMOUNT_MAX");
 		goto fail;
 	}
 	c->return_hosts = config_getvar("GATEWAY_RETURN_HOSTS", false, NULL, err, &bad);
@@ -421,7 +412,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	if (bad)
 		goto fail;
 	if (!tz_valid(c->partner_tz)) {
-		fail(err, "GATEWAY_PARTNER_TZ=%.60s: expected a time zone name such as Europe/Moscow or Asia/Tomsk", c->partner_tz);
+		config_fail(err, "GATEWAY_PARTNER_TZ=%.60s: expected a time zone name such as Europe/Moscow or Asia/Tomsk", c->partner_tz);
 		goto fail;
 	}
 
@@ -475,20 +466,20 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	if (bad)
 		goto fail;
 	if (!c->mail_user != !c->mail_password) {
-		fail(err, "GATEWAY_MAIL_USER and GATEWAY_MAIL_PASSWORD must be set together");
+		config_fail(err, "GATEWAY_MAIL_USER and GATEWAY_MAIL_PASSWORD must be set together");
 		goto fail;
 	}
 	if (!tz_valid(c->receipt_tz)) {
-		fail(err, "GATEWAY_RECEIPT_TZ=%.60s: expected a time zone name such as Europe/Moscow or Asia/Tomsk", c->receipt_tz);
+		config_fail(err, "GATEWAY_RECEIPT_TZ=%.60s: expected a time zone name such as Europe/Moscow or Asia/Tomsk", c->receipt_tz);
 		goto fail;
 	}
 	if (strpbrk(c->mail_from, " \t\r\n<>\"(),;:\\") || !strchr(c->mail_from, '@') || c->mail_from[0] == '@' ||
 	    strchr(c->mail_from, '@')[1] == '\0' || strchr(c->mail_from, '@') != strrchr(c->mail_from, '@')) {
-		fail(err, "GATEWAY_MAIL_FROM=%.60s: expected a bare address like receipts@example.com", c->mail_from);
+		config_fail(err, "GATEWAY_MAIL_FROM=%.60s: expected a bare address like receipts@example.com", c->mail_from);
 		goto fail;
 	}
 	if (c->receipt_issuer && (strlen(c->receipt_issuer) > 200 || strpbrk(c->receipt_issuer, "\r\n"))) {
-		fail(err, "GATEWAY_RECEIPT_ISSUER: one line of at most 200 bytes expected");
+		config_fail(err, "GATEWAY_RECEIPT_ISSUER: one line of at most 200 bytes expected");
 		goto fail;
 	}
 	const char *tls = getenv("GATEWAY_MAIL_STARTTLS");
@@ -501,7 +492,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	else if (strcmp(tls, "require") == 0)
 		c->mail_starttls = 2;
 	else {
-		fail(err, "GATEWAY_MAIL_STARTTLS=%.20s: expected off, try or require", tls);
+		config_fail(err, "GATEWAY_MAIL_STARTTLS=%.20s: expected off, try or require", tls);
 		goto fail;
 	}
 	if (config_int_var("GATEWAY_MAIL_WORKERS", 0, 16, 1, &v, err) != 0)
@@ -520,13 +511,13 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		goto fail;
 	c->mail_retry_max_ms = (int)v;
 	if (c->mail_retry_max_ms < c->mail_retry_base_ms) {
-		fail(err, "GATEWAY_MAIL_RETRY_MAX_MS must not be less than GATEWAY_MAIL_RETRY_BASE_MS");
+		config_fail(err, "GATEWAY_MAIL_RETRY_MAX_MS must not be less than GATEWAY_MAIL_RETRY_BASE_MS");
 		goto fail;
 	}
 	const char *mb = getenv("GATEWAY_MAX_BODY");
 	c->max_body = 64 * 1024;
 	if (mb && *mb && config_parse_size(mb, 16 * 1024 * 1024, &c->max_body) != 0) {
-		fail(err, "GATEWAY_MAX_BODY=%.40s: expected a size like 65536, 64k or 1m (at most 16m)", mb);
+		config_fail(err, "GATEWAY_MAX_BODY=%.40s: expected a size like 65536, 64k or 1m (at most 16m)", mb);
 		goto fail;
 	}
 	if (config_load_fiscal(c, err) != 0)

@@ -99,6 +99,8 @@ extern const size_t config_nvars;
 
 /* For the loaders split out of config.c (config_fiscal.c): a variable's value as a new string (its
  * _FILE twin read when secret; def when unset; *bad and err on failure), and a bounded integer. */
+/* Writes a one-line message into err and returns -1. */
+__attribute__((format(printf, 2, 3))) int config_fail(char err[CONFIG_ERRSZ], const char *fmt, ...);
 char *config_getvar(const char *name, bool secret, const char *def, char err[CONFIG_ERRSZ], bool *bad);
 int config_int_var(const char *name, long min, long max, long def, long *out, char err[CONFIG_ERRSZ]);
 int config_load_fiscal(struct config *c, char err[CONFIG_ERRSZ]);

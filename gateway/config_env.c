@@ -10,8 +10,7 @@
 
 #include "config.h"
 
-__attribute__((format(printf, 2, 3)))
-static int fail(char err[CONFIG_ERRSZ], const char *fmt, ...)
+int config_fail(char err[CONFIG_ERRSZ], const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -41,7 +40,7 @@ static char *read_small_file(const char *path, char err[CONFIG_ERRSZ], const cha
 {
 	FILE *f = fopen(path, "rb");
 	if (!f) {
-		fail(err, "%s: cannot read the file: %s", var, strerror(errno));
+		config_fail(err, "%s: cannot read the file: %s", var, strerror(errno));
 		return NULL;
 	}
 	char *buf = malloc(4097);
@@ -51,7 +50,7 @@ static char *read_small_file(const char *path, char err[CONFIG_ERRSZ], const cha
 		return NULL;
 	if (n > 4096) {
 		free(buf);
-		fail(err, "%s: the file is larger than 4 KiB", var);
+		config_fail(err, "%s: the file is larger than 4 KiB", var);
 		return NULL;
 	}
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
@@ -59,7 +58,7 @@ static char *read_small_file(const char *path, char err[CONFIG_ERRSZ], const cha
 	buf[n] = '\0';
 	if (strlen(buf) != n) {
 		free(buf);
-		fail(err, "%s: the file contains a NUL byte", var);
+		config_fail(err, "%s: the file contains a NUL byte", var);
 		return NULL;
 	}
 	return buf;
@@ -79,7 +78,7 @@ char *config_getvar(const char *name, bool secret, const char *def, char err[CON
 		if (path && *path) {
 			if (v) {
 				*bad = true;
-				fail(err, "%s and %s are both set; use one", name, fname);
+				config_fail(err, "%s and %s are both set; use one", name, fname);
 				return NULL;
 			}
 			char *s = read_small_file(path, err, fname);
@@ -95,7 +94,7 @@ char *config_getvar(const char *name, bool secret, const char *def, char err[CON
 	char *s = strdup(v);
 	if (!s) {
 		*bad = true;
-		fail(err, "out of memory");
+		config_fail(err, "out of memory");
 	}
 	return s;
 }

@@ -40,8 +40,8 @@ static const char sql_claim[] = "SELECT coalesce(array_agg(c), '{}')::text FROM 
 /* a second statement: it sees what the claim committed (see mailer.c) */
 static const char sql_claimed[] =
 	"SELECT id, kind, external_id, coalesce(uuid, ''), amount, coalesce(email, ''), coalesce(phone, ''), contract,"
-	" attempts, polls, state, to_char(created_at AT TIME ZONE $2::text, 'DD.MM.YYYY HH24:MI:SS')"
-	" FROM fiscal_documents WHERE id = ANY ($1::bigint[]) ORDER BY id";
+	" attempts, polls, state, to_char(created_at AT TIME ZONE $1::text, 'DD.MM.YYYY HH24:MI:SS')"
+	" FROM fiscal_documents WHERE id = ANY ($2::bigint[]) ORDER BY id";
 static const char sql_outcome[] =
 	"SELECT fiscal_outcome($1::bigint, $2, $3::int, $4::int, $5, $6, $7::bigint, $8::int, $9, $10::jsonb)";
 static const char sql_next[] =
@@ -174,24 +174,7 @@ static int round_(struct outbox_worker *w, void *st)
 	struct worker *f = st;
 	if (recover(w) != 0)
 		return -1;
-	char batch[8], lease[24];
-	snprintf(batch, sizeof batch, "%d", BATCH);
-	snprintf(lease, sizeof lease, "%lld", f->lease_ms);
-	const char *claim[] = {batch, lease};
-	PGresult *r = outbox_query(w, sql_claim, 2, claim);
-	if (!r)
-		return -1;
-	char *ids = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
-	PQclear(r);
-	if (!ids)
-		return -1;
-	if (strcmp(ids, "{}") == 0) {
-		free(ids);
-		return 0;
-	}
-	const char *params[] = {ids, f->cfg->receipt_tz};
-	r = outbox_query(w, sql_claimed, 2, params);
-	free(ids);
+	PGresult *r = outbox_claim(w, sql_claim, BATCH, f->lease_ms, sql_claimed, f->cfg->receipt_tz);
 	if (!r)
 		return -1;
 	int n = PQntuples(r);

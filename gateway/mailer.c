@@ -142,24 +142,7 @@ static int round_(struct outbox_worker *w, void *st)
 	struct mailer *m = st;
 	if (recover(w) != 0)
 		return -1;
-	char batch[8], lease[24];
-	snprintf(batch, sizeof batch, "%d", BATCH);
-	snprintf(lease, sizeof lease, "%lld", m->lease_ms);
-	const char *claim[] = {batch, lease};
-	PGresult *r = outbox_query(w, sql_claim, 2, claim);
-	if (!r)
-		return -1;
-	char *ids = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
-	PQclear(r);
-	if (!ids)
-		return -1;          /* the claims (if any) expire and are recovered */
-	if (strcmp(ids, "{}") == 0) {
-		free(ids);
-		return 0;
-	}
-	const char *params[] = {m->cfg->receipt_tz, ids};
-	r = outbox_query(w, sql_claimed, 2, params);
-	free(ids);
+	PGresult *r = outbox_claim(w, sql_claim, BATCH, m->lease_ms, sql_claimed, m->cfg->receipt_tz);
 	if (!r)
 		return -1;
 	int n = PQntuples(r);

@@ -42,6 +42,26 @@ struct outbox {
 	struct outbox_worker *w;
 };
 
+PGresult *outbox_claim(struct outbox_worker *w, const char *sql_claim, int batch, long long lease_ms,
+		       const char *sql_claimed, const char *tz)
+{
+	char nb[16], lease[24];
+	snprintf(nb, sizeof nb, "%d", batch);
+	snprintf(lease, sizeof lease, "%lld", lease_ms);
+	const char *claim[] = {nb, lease};
+	PGresult *r = outbox_query(w, sql_claim, 2, claim);
+	if (!r)
+		return NULL;
+	char *ids = PQntuples(r) == 1 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+	PQclear(r);
+	if (!ids)
+		return NULL;
+	const char *params[] = {tz, ids};
+	r = outbox_query(w, sql_claimed, 2, params);   /* "{}": no rows, one cheap statement */
+	free(ids);
+	return r;
+}
+
 bool outbox_stopping(const struct outbox_worker *w) { return atomic_load(&w->o->stop); }
 int outbox_index(const struct outbox_worker *w) { return w->idx; }
 const _Atomic uint64_t *outbox_hard_stop(const struct outbox_worker *w) { return &w->o->hard_stop_ms; }

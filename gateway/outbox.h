@@ -51,6 +51,13 @@ PGresult *outbox_query(struct outbox_worker *w, const char *sql, int n, const ch
  * through a lost connection for up to ms. Returns 1 recorded, 0 recorded but the claim had
  * expired (another worker may have it), -1 not recorded. */
 int outbox_record(struct outbox_worker *w, const char *sql, int n, const char *const *params, long long ms);
+/* Claims due items and reads them: sql_claim($1 batch, $2 lease ms) answers one text, the claimed
+ * ids as an array literal; sql_claimed($1 tz, $2 those ids) then reads them in a second statement
+ * (it sees what the claim committed; one joined statement could miss rows committed after its
+ * snapshot). The rows (caller clears; none when nothing was due) or NULL on a database error (the
+ * claims, if any, expire and are recovered). */
+PGresult *outbox_claim(struct outbox_worker *w, const char *sql_claim, int batch, long long lease_ms,
+		       const char *sql_claimed, const char *tz);
 bool outbox_stopping(const struct outbox_worker *w);
 int outbox_index(const struct outbox_worker *w);
 /* Monotonic ms after which a transfer still running should be aborted (0 = not shutting down). */

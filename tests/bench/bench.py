@@ -68,7 +68,7 @@ def load(pg, first, n_accounts, n_history, tag):
                 SELECT account_id, id, 'credit', amount, amount FROM p RETURNING payment_id)
         INSERT INTO receipts (payment_id, token, email, state)
         SELECT payment_id, md5(payment_id::text) || md5(random()::text), NULL, 'no_email' FROM l;
-        """ % {"first": first, "na": n_accounts, "nh": n_history, "tag": tag})
+        """ % {"first": first, "na": n_accounts, "nh": n_history, "tag": tag}, superuser=True)
     pg.psql("ANALYZE")
     pg.psql("CHECKPOINT", superuser=True)
 
@@ -299,6 +299,9 @@ def main():
         log("(g) receipt mails/s to a local SMTP sink ...")
         results["mail"] = mail_rate.measure(pg)
 
+        log("(h) partner JSON bookings with fiscal documents to the ATOL emulator vs fiscalisation off ...")
+        results["fiscal_on"], results["fiscal_off"], results["fiscal_ratio"] = fiscal_bookings(pg, reqs)
+
         log("(f) 10x accounts and history ...")
         load(pg, ACC_FIRST + BASE_ACCOUNTS, BASE_ACCOUNTS * 9, BASE_HISTORY * 9, "h10")
         measure("x10", BASE_ACCOUNTS * 10)
@@ -310,6 +313,62 @@ def main():
         for g in gws:
             g.stop()
         pg.destroy()
+
+
+def fiscal_bookings(pg, reqs):
+    """(h) What fiscal receipts cost the booking path: the same partner JSON bookings (a partner
+    added with --fiscal) through a gateway with GATEWAY_FISCAL=atol — each booking writes its fiscal
+    outbox row, one fiscal worker sends the documents to the ATOL emulator meanwhile — and through one
+    with fiscalisation off, in alternating rounds (the mode is the database's, set at start)."""
+    import tempfile
+    from harness import make_ca, make_cert
+    sys.path.insert(0, os.path.join(ROOT, "tests", "emulators"))
+    from atol import Atol
+    d = tempfile.mkdtemp(prefix="gw-bench-atol-")
+    make_ca(d, "ca")
+    atol = Atol(*make_cert(d, "atol", "ca", "IP:127.0.0.1"), login="bench", password="bench-pass",
+                group="bench_1", inn="7707083893").start()
+    atol.fiscal_delay = 0.2
+    rc, out, err = gatewayd(["partner", "add", "benchfiscal", "--protocol", "json", "--max", "15000.00", "--fiscal"],
+                            pg.url)
+    assert rc == 0, err
+    secret = re.search(r"hmac_secret:\s+(\S+)", out).group(1)
+    fiscal = dict(GATEWAY_FISCAL="atol", GATEWAY_ATOL_URL=atol.base, GATEWAY_ATOL_LOGIN="bench",
+                  GATEWAY_ATOL_PASSWORD="bench-pass", GATEWAY_ATOL_GROUP="bench_1", GATEWAY_CA_FILE=d + "/ca.pem",
+                  GATEWAY_SELLER_NAME="Bench", GATEWAY_SELLER_INN="7707083893", GATEWAY_SELLER_SNO="usn_income",
+                  GATEWAY_SELLER_EMAIL="kassa@bench.example", GATEWAY_FISCAL_WORKERS="1")
+    per_thread = int(max(10000, 3 * 3000 * ROUND_SECONDS) / 2) + 1
+
+    def run(tag, env):
+        partner_requests(reqs + "-" + tag, secret, tag, ACC_FIRST, BASE_ACCOUNTS, per_thread)
+        g = Gateway(pg.url, GATEWAY_THREADS="2", GATEWAY_DB_POOL=str(DB_CONNS // 2), GATEWAY_MAIL_WORKERS="0",
+                    **env).start()
+        try:
+            base = "http://127.0.0.1:%d" % g.port
+            res = booking_wrk(base, "partner_pay.lua", "/v1/partner/payments",
+                              {"PARTNER_LOGIN": "benchfiscal", "PARTNER_REQS": reqs + "-" + tag})
+        finally:
+            g.stop()
+            for t in range(2):
+                os.unlink("%s-%s.%d" % (reqs, tag, t))
+        return res
+    try:
+        on, off = [], []
+        for i in range(ROUNDS):
+            on.append(run("fon%d" % i, fiscal))
+            off.append(run("foff%d" % i, {"GATEWAY_FISCAL": "none"}))
+        docs = int(pg.psql("SELECT count(*) FROM fiscal_documents"))
+        done = int(pg.psql("SELECT count(*) FROM fiscal_documents WHERE state = 'done'"))
+        ratios = [a["rps"] / b["rps"] if b["rps"] else 0.0 for a, b in zip(on, off)]
+        mid = sorted(on, key=lambda h: h["rps"])[len(on) // 2]
+        h = dict(mid, errors=sum(x["errors"] for x in on + off), rounds=[round(x["rps"]) for x in on],
+                 base_rounds=[round(x["rps"]) for x in off], ratios=ratios, docs=docs, done=done,
+                 at_cashbox=len(atol.documents()))
+        return h, statistics.median(x["rps"] for x in off), statistics.median(ratios)
+    finally:
+        atol.stop()
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def report(r):
@@ -360,6 +419,12 @@ def report(r):
     m = r["mail"]
     row("(g) receipt mails/s to a local SMTP sink (%d mails, %d mailer threads)" % (m["mails"], m["workers"]),
         "%.0f" % m["rate"], "", "", "(figure)", m["mails"] > 0)
+    fr = r["fiscal_ratio"]
+    f = r["fiscal_on"]
+    row("(h) partner JSON bookings/s with fiscal documents to the ATOL emulator vs fiscalisation off (%s; %d documents"
+        " written, %d fiscalised by the end, %d at the cashbox)" % (rounds("fiscal_on"), f["docs"], f["done"],
+                                                                    f["at_cashbox"]),
+        "%.0f" % f["rps"], "%.0f" % r["fiscal_off"], "%.2f" % fr, ">= 0.90", fr >= 0.9)
     errors = sum(v.get("errors", 0) for v in r.values() if isinstance(v, dict))
     where = ", ".join("%s %d" % (k, v["errors"]) for k, v in sorted(r.items()) if isinstance(v, dict) and v.get("errors"))
 
