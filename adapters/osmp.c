@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "accounts.h"
+#include "fees.h"
 #include "adapter.h"
 #include "booking.h"
 #include "config.h"
@@ -69,7 +70,7 @@ static void osmp_answer(struct osmp_req *o, int http_status, int result, const c
 		xml_raw(&x, "<fields><field1 name=\"fio\">");
 		xml_text(&x, acc->masked_name);
 		xml_raw(&x, "</field1><field2 name=\"rec_sum\">");
-		xml_text(&x, money_format(accounts_recommended_amount(acc->balance, acc->monthly_fee, o->t.min_amount,
+		xml_text(&x, money_format(fees_recommended_amount(acc->balance, acc->monthly_fee, fees_today(), o->t.min_amount,
 								      o->t.max_amount), rec));
 		xml_raw(&x, "</field2></fields>");
 	}

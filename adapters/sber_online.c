@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "accounts.h"
+#include "fees.h"
 #include "adapter.h"
 #include "booking.h"
 #include "config.h"
@@ -66,7 +67,7 @@ static void sber_answer(struct sber_req *s, int http_status, int code, const cha
 		xml_elem(&x, "FIO", ex->acc->masked_name);
 		xml_elem(&x, "ADDRESS", "");
 		xml_elem(&x, "BALANCE", money_format(ex->acc->balance, m));
-		xml_elem(&x, "REC_SUM", money_format(accounts_recommended_amount(ex->acc->balance, ex->acc->monthly_fee,
+		xml_elem(&x, "REC_SUM", money_format(fees_recommended_amount(ex->acc->balance, ex->acc->monthly_fee, fees_today(),
 										 s->t.min_amount, s->t.max_amount), m));
 		snprintf(info, sizeof info, "Лицевой счёт %s", ex->acc->contract);
 		xml_elem(&x, "INFO", info);

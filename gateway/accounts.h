@@ -73,16 +73,4 @@ enum lookup_result { LOOKUP_FOUND, LOOKUP_NOT_FOUND, LOOKUP_AMBIGUOUS, LOOKUP_UN
 void accounts_lookup(struct db_pool *db, const char *contract, const char *phone,
 		     void (*done)(enum lookup_result res, const struct account_view *v, void *arg), void *arg);
 
-/* Whole days of service the balance pays for when the monthly fee is charged daily in equal shares
- * over a month of days_in_month days: floor(balance * days / fee); 0 for no money; -1 when fee is 0
- * (no tariff: unlimited). */
-int64_t accounts_days_left(int64_t balance, int64_t monthly_fee, int days_in_month);
-
-/* What to suggest paying: enough for the next month (fee - balance; a full month's fee when the
- * balance already covers it), rounded up to whole roubles, kept within [min, max]. Kopecks. */
-int64_t accounts_recommended_amount(int64_t balance, int64_t monthly_fee, int64_t min, int64_t max);
-
-/* Days in the current month in Moscow time (the provider's billing calendar). */
-int accounts_days_in_current_month(void);
-
 #endif

@@ -85,7 +85,8 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_PENDING_RECHECK", "60", false, "seconds a web payment may stay unconfirmed before the janitor asks its provider (1–86400)"},
 	{"GATEWAY_PENDING_EXPIRE", "3600", false, "seconds after which an unpaid web payment is canceled (1–604800; the bank's page lives as long)"},
 	{"GATEWAY_JANITOR_INTERVAL", "30", false, "seconds between janitor runs on this gateway (0: no janitor here)"},
-	{"GATEWAY_PARTNER_TZ", "Europe/Moscow", false, "time zone of partner registry days and of terminals' local times (`txn_date`, `PAY_DATE`)"},
+	{"GATEWAY_PARTNER_TZ", "Europe/Moscow", false, "time zone of partner registry days and of terminals' local times (`txn_date`, `PAY_DATE`); also the days of the daily fee"},
+	{"GATEWAY_SUSPEND_BELOW", "0", false, "kopecks: the charge run (`gatewayd charge`) suspends an active account whose balance falls below this, and a top-up back to it returns the account; empty: never suspend"},
 };
 const size_t config_nvars = sizeof config_vars / sizeof config_vars[0];
 
@@ -453,6 +454,13 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	if (config_int_var("GATEWAY_PARTNER_FAIL_RATE", 1, 100000, 30, &v, err) != 0)
 		goto fail;
 	c->partner_fail_rate = (int)v;
+	{
+		const char *sb = getenv("GATEWAY_SUSPEND_BELOW");
+		c->suspend_never = sb && !*sb;
+		if (!c->suspend_never && config_int_var("GATEWAY_SUSPEND_BELOW", -100000000000L, 100000000000L, 0, &v, err) != 0)
+			goto fail;
+		c->suspend_below = c->suspend_never ? 0 : v;
+	}
 	/* Receipts and the mailer. */
 	c->mail_user = config_getvar("GATEWAY_MAIL_USER", false, NULL, err, &bad);
 	if (!bad)

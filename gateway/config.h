@@ -51,6 +51,8 @@ struct config {
 	int payment_burst;        /* GATEWAY_PAYMENT_BURST */
 	int ratelimit_v6_prefix;  /* GATEWAY_RATELIMIT_IPV6_PREFIX */
 	int partner_fail_rate;    /* GATEWAY_PARTNER_FAIL_RATE: failed partner logins per minute per login / address */
+	long suspend_below;       /* GATEWAY_SUSPEND_BELOW: kopecks; the charge run suspends below it */
+	bool suspend_never;       /* GATEWAY_SUSPEND_BELOW set empty: the charge run suspends nobody */
 	char *sandbox_secret;     /* GATEWAY_SANDBOX_SECRET(_FILE): signs the sandbox's notifications */
 	/* outbound providers (RBS, YooKassa) and the pending-payment janitor */
 	char *ca_file;            /* GATEWAY_CA_FILE: extra CA bundle for outbound TLS; NULL: system store only */

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <libpq-fe.h>
@@ -9,6 +10,7 @@
 #include "cashbox.h"
 #include "config.h"
 #include "evmem.h"
+#include "charge_cli.h"
 #include "fiscal.h"
 #include "version.h"
 #include "import.h"
@@ -38,6 +40,9 @@ static const char usage[] =
 	"                             that day's payments of a partner as CSV with totals\n"
 	"  reconcile --partner NAME [--date YYYY-MM-DD] FILE.csv\n"
 	"                             compare a partner's registry with ours (exit 1 when they differ)\n"
+	"  charge [--date YYYY-MM-DD] [--through YYYY-MM-DD]\n"
+	"                             debit the daily share of the monthly fees (default: every day not\n"
+	"                             yet charged, through yesterday); once per account and day\n"
 	"  config                     print the configuration reference (GATEWAY_* variables)\n"
 	"  version                    print the version\n"
 	"\n"
@@ -91,6 +96,22 @@ static int configure_fiscal(PGconn *c, const struct config *cfg)
 	return rc;
 }
 
+/* The days of the daily fee are GATEWAY_PARTNER_TZ days: the database's tariff changes take effect on
+ * the next such day, and the lookup's days_left counts them (fees_today() reads TZ, set here once
+ * before any thread starts). */
+static int configure_balance(PGconn *c, const struct config *cfg)
+{
+	setenv("TZ", cfg->partner_tz, 1);
+	tzset();
+	const char *p[1] = {cfg->partner_tz};
+	PGresult *r = PQexecParams(c, "SELECT balance_configure($1)", 1, NULL, p, NULL, NULL, 0);
+	int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+	if (rc != 0)
+		fprintf(stderr, "gatewayd: cannot set the time zone of fee days: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	return rc;
+}
+
 /* libevent's own warnings join the JSON log. */
 static void on_event_log(int severity, const char *msg)
 {
@@ -110,6 +131,8 @@ static int serve(const struct config *cfg)
 	}
 	PGconn *c = check_database(cfg) == 0 ? migrate_connect(cfg->database_url) : NULL;
 	int fc = c ? configure_fiscal(c, cfg) : -1;
+	if (fc == 0)
+		fc = configure_balance(c, cfg);
 	PQfinish(c);
 	if (fc != 0) {
 		free(table);
@@ -154,7 +177,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	bool partner_cmd = strcmp(cmd, "partner") == 0 || strcmp(cmd, "registry") == 0 || strcmp(cmd, "reconcile") == 0;
-	int known = strcmp(cmd, "serve") == 0 || strcmp(cmd, "migrate") == 0 || strcmp(cmd, "accounts") == 0 || partner_cmd;
+	int known = strcmp(cmd, "serve") == 0 || strcmp(cmd, "migrate") == 0 || strcmp(cmd, "accounts") == 0 ||
+		    strcmp(cmd, "charge") == 0 || partner_cmd;
 	if (!known) {
 		fprintf(stderr, "gatewayd: unknown command \"%.40s\"\n%s", cmd, usage);
 		return 2;
@@ -192,6 +216,8 @@ int main(int argc, char **argv)
 		rc = accounts_import(cfg.database_url, argv[argc - 1], as_of, cfg.partner_tz);
 	} else if (strcmp(cmd, "reconcile") == 0) {
 		rc = reconcile_cli_main(&cfg, argc, argv);
+	} else if (strcmp(cmd, "charge") == 0) {
+		rc = charge_cli_main(&cfg, argc, argv);
 	} else if (partner_cmd) {
 		rc = partner_cli_main(&cfg, argc, argv);
 	} else {

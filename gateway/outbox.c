@@ -205,12 +205,12 @@ static bool drain_notifies(struct outbox_worker *w)
 /* Sleeps until a NOTIFY, the next due time, or shutdown. */
 static void wait_for_work(struct outbox_worker *w)
 {
-	long long wait = IDLE_POLL_MS;
+	long long idle = w->o->k->idle_poll_ms > 0 ? w->o->k->idle_poll_ms : IDLE_POLL_MS, wait = idle;
 	if (w->o->k->next_due_sql) {
 		PGresult *r = outbox_query(w, w->o->k->next_due_sql, 0, NULL);
 		long long next;
 		if (r && db_int64(r, 0, 0, &next) == 0)
-			wait = next < 15 ? 20 : next + 5 < IDLE_POLL_MS ? next + 5 : IDLE_POLL_MS;   /* never spin */
+			wait = next < 15 ? 20 : next + 5 < idle ? next + 5 : idle;   /* never spin */
 		PQclear(r);
 	}
 	if (w->idx == 0 && w->o->k->gauges && wait > GAUGES_EVERY_MS)

@@ -23,6 +23,10 @@ struct outbox_worker;
 struct outbox_kind {
 	const char *name;          /* "mailer", "fiscal": in logs and the connection's application_name */
 	const char *listen;        /* NOTIFY channel that says work is due */
+	/* Longest sleep while idle (0: 30 s, a safety net should a NOTIFY be missed). A kind whose new
+	 * items are not announced (NOTIFY serialises the committing transactions: too dear per booking)
+	 * looks this often. */
+	long long idle_poll_ms;
 	/* One bigint: milliseconds until the next item is due (NULL when none). */
 	const char *next_due_sql;
 	/* A thread's own state (a libcurl handle, an HTTP client); NULL: the outbox does not start. */

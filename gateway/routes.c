@@ -18,6 +18,7 @@
 #include "money.h"
 #include "routes_common.h"
 #include "registry.h"
+#include "routes_balance.h"
 #include "routes_fiscal.h"
 #include "routes_receipts.h"
 #include "routes_refunds.h"
@@ -177,6 +178,8 @@ static const struct route core_routes[] = {
 	{"GET", "/v1/internal/receipts", h_receipts_find, NULL},
 	{"POST", "/v1/internal/receipts/{number}/resend", h_receipt_resend, NULL},
 	{"POST", "/v1/fiscal/callback", h_fiscal_callback, NULL},
+	{"POST", "/v1/internal/charges", h_charge_create, NULL},
+	{"GET", "/v1/internal/accounts/{contract}/statement", h_statement, NULL},
 	{"GET", "/v1/internal/fiscal-documents", h_fiscal_documents, NULL},
 	{"POST", "/v1/internal/fiscal-documents/{id}/resend", h_fiscal_resend, NULL},
 };

@@ -10,6 +10,7 @@
 #include <event2/http.h>
 
 #include "accounts.h"
+#include "fees.h"
 #include "crypto.h"
 #include "embedded.h"
 #include "config.h"
@@ -76,8 +77,9 @@ static void on_lookup(enum lookup_result res, const struct account_view *v, void
 		break;
 	}
 	char bal[MONEY_BUFSZ], fee[MONEY_BUFSZ], rec[MONEY_BUFSZ], masked[IDENT_CONTRACT_BUFSZ];
-	int64_t days = accounts_days_left(v->balance, v->monthly_fee, accounts_days_in_current_month());
-	int64_t recommended = accounts_recommended_amount(v->balance, v->monthly_fee, cfg->amount_min, cfg->amount_max);
+	struct civil_date today = fees_today(), until;
+	int64_t days = fees_days_left(v->balance, v->monthly_fee, today, &until);
+	int64_t recommended = fees_recommended_amount(v->balance, v->monthly_fee, today, cfg->amount_min, cfg->amount_max);
 	ident_mask_contract(v->contract, masked, sizeof masked);   /* a phone lookup must not reveal it whole */
 	bool payable = strcmp(v->status, "closed") != 0;
 	struct jsonw j;             /* the hot path: written directly, no jansson tree */
@@ -89,10 +91,15 @@ static void on_lookup(enum lookup_result res, const struct account_view *v, void
 	jw_bool(&j, "payable", payable);
 	jw_str(&j, "balance", money_format(v->balance, bal));
 	jw_str(&j, "monthly_fee", money_format(v->monthly_fee, fee));
-	if (days < 0)
+	if (days < 0) {
 		jw_null(&j, "days_left");
-	else
+		jw_null(&j, "paid_until");
+	} else {
+		char date[16];
+		snprintf(date, sizeof date, "%04d-%02d-%02d", until.y, until.m, until.d);
 		jw_int(&j, "days_left", days);
+		jw_str(&j, "paid_until", date);
+	}
 	jw_str(&j, "recommended_amount", money_format(recommended, rec));
 	if (strcmp(v->status, "suspended") == 0)
 		jw_str(&j, "message", "Услуги приостановлены. Пополните баланс, чтобы возобновить их.");

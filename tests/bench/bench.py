@@ -223,6 +223,12 @@ def main():
         gws.append(gw)
         base = "http://127.0.0.1:%d" % gw.port
         results = {}
+        if os.environ.get("BENCH_ONLY") == "fiscal":      # one row, for working on it
+            on, off, ratio_ = fiscal_bookings(pg, reqs)
+            print("(h) fiscal on %.0f/s (rounds %s), off %.0f/s (rounds %s), ratio %.2f (per round %s); %d documents"
+                  % (on["rps"], on["rounds"], off, on["base_rounds"], ratio_, ["%.2f" % x for x in on["ratios"]],
+                     on["docs"]))
+            return
 
         def measure(tag, accounts):
             env = {"AUTH": auth, "ACC_FIRST": str(ACC_FIRST), "ACC_COUNT": str(accounts)}

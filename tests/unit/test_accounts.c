@@ -10,38 +10,74 @@
 #include <cmocka.h>
 
 #include "accounts.h"
+#include "fees.h"
 #include "payments.h"
 
-static void test_days_left_charges_daily_in_equal_shares(void **state)
+static const struct civil_date dec5 = {2026, 12, 5}, feb1 = {2027, 2, 1};
+
+static void test_a_month_of_daily_shares_adds_up_to_the_fee(void **state)
 {
 	(void)state;
-	assert_int_equal(accounts_days_left(15000, 60000, 30), 7);      /* 150 of 600 a month: 7.5 days */
-	assert_int_equal(accounts_days_left(15000, 60000, 31), 7);      /* 7.75 */
-	assert_int_equal(accounts_days_left(60000, 60000, 30), 30);
-	assert_int_equal(accounts_days_left(60000, 60000, 28), 28);
-	assert_int_equal(accounts_days_left(1999, 60000, 30), 0);       /* less than a day's share */
-	assert_int_equal(accounts_days_left(2000, 60000, 30), 1);
-	assert_int_equal(accounts_days_left(0, 60000, 30), 0);
-	assert_int_equal(accounts_days_left(-5000, 60000, 30), 0);      /* a debt covers nothing */
-	assert_int_equal(accounts_days_left(15000, 0, 30), -1);         /* no tariff */
-	assert_true(accounts_days_left(INT64_MAX, 1, 31) > 0);          /* no overflow */
+	const int64_t fees[] = {0, 1, 30, 31, 60000, 60001, 45000, 99999, 123456789};
+	for (int y = 2024; y <= 2026; y++)
+		for (int m = 1; m <= 12; m++)
+			for (size_t i = 0; i < sizeof fees / sizeof fees[0]; i++) {
+				int n = fees_days_in_month(y, m);
+				int64_t sum = 0, lo = INT64_MAX, hi = 0;
+				for (int d = 1; d <= n; d++) {
+					int64_t share = fees_daily_share(fees[i], d, n);
+					sum += share;
+					lo = share < lo ? share : lo;
+					hi = share > hi ? share : hi;
+				}
+				assert_int_equal(sum, fees[i]);              /* never a kopeck lost or doubled */
+				assert_true(hi - lo <= 1);                    /* equal shares, to the kopeck */
+			}
+	assert_int_equal(fees_days_in_month(2028, 2), 29);
+	assert_int_equal(fees_days_in_month(2100, 2), 28);
+	assert_int_equal(fees_daily_share(60000, 1, 31), 1936);       /* 60000 = 31 * 1935 + 15 */
+	assert_int_equal(fees_daily_share(60000, 15, 31), 1936);
+	assert_int_equal(fees_daily_share(60000, 16, 31), 1935);
 }
 
-static void test_recommended_amount_covers_the_next_month_in_whole_roubles(void **state)
+static void test_days_left_follows_the_daily_shares(void **state)
+{
+	(void)state;
+	struct civil_date until;
+	/* 5 December: shares of 1936 up to the 15th, then 1935 */
+	assert_int_equal(fees_days_left(15000, 60000, dec5, &until), 7);
+	assert_true(until.y == 2026 && until.m == 12 && until.d == 12);
+	assert_int_equal(fees_days_left(1935, 60000, dec5, &until), 0);   /* less than today's share */
+	assert_int_equal(fees_days_left(1936, 60000, dec5, &until), 1);
+	assert_int_equal(fees_days_left(0, 60000, dec5, &until), 0);
+	assert_int_equal(fees_days_left(-5000, 60000, dec5, &until), 0);  /* a debt covers nothing */
+	assert_int_equal(fees_days_left(15000, 0, dec5, &until), -1);     /* no tariff */
+	/* the rest of December (5..31: 11 * 1936 + 16 * 1935 = 52256) and all of January (60000) */
+	assert_int_equal(fees_days_left(52256 + 60000, 60000, dec5, &until), 27 + 31);
+	assert_true(until.y == 2027 && until.m == 2 && until.d == 1);
+	assert_int_equal(fees_days_left(52256 + 60000 - 1, 60000, dec5, &until), 27 + 30);
+	/* February 2027 has 28 days: 60000 = 28 * 2142 + 24 */
+	assert_int_equal(fees_days_left(2143 * 24, 60000, feb1, &until), 24);
+	assert_true(fees_days_left(INT64_MAX / 2, 1, dec5, &until) == 3660);   /* bounded, no overflow */
+}
+
+static void test_recommended_amount_covers_a_month_from_today_in_whole_roubles(void **state)
 {
 	(void)state;
 	const int64_t min = 100, max = 10000000;
-	assert_int_equal(accounts_recommended_amount(15000, 60000, min, max), 45000);
-	assert_int_equal(accounts_recommended_amount(15050, 60000, min, max), 45000);  /* 449.50 -> 450 */
-	assert_int_equal(accounts_recommended_amount(15001, 60000, min, max), 45000);  /* 449.99 -> 450 */
-	assert_int_equal(accounts_recommended_amount(-12000, 45000, min, max), 57000); /* the debt too */
-	assert_int_equal(accounts_recommended_amount(70000, 60000, min, max), 60000);  /* covered: a month ahead */
-	assert_int_equal(accounts_recommended_amount(60000, 60000, min, max), 60000);
-	assert_int_equal(accounts_recommended_amount(59990, 60000, min, max), 100);    /* 0.10 -> 1 rouble */
-	assert_int_equal(accounts_recommended_amount(0, 0, min, max), min);           /* no tariff */
-	assert_int_equal(accounts_recommended_amount(-2550, 0, min, max), 2600);      /* no tariff, a debt */
-	assert_int_equal(accounts_recommended_amount(-50000000, 60000, min, max), max); /* capped */
-	assert_int_equal(accounts_recommended_amount(0, 60000, 100000, max), 100000);   /* raised to min */
+	/* 5 Dec .. 4 Jan: 11 * 1936 + 16 * 1935 + 4 * 1936 = 60000 */
+	assert_int_equal(fees_recommended_amount(15000, 60000, dec5, min, max), 45000);
+	assert_int_equal(fees_recommended_amount(15050, 60000, dec5, min, max), 45000);  /* 449.50 -> 450 */
+	assert_int_equal(fees_recommended_amount(15001, 60000, dec5, min, max), 45000);  /* 449.99 -> 450 */
+	assert_int_equal(fees_recommended_amount(-12000, 45000, dec5, min, max), 57000); /* the debt too */
+	assert_int_equal(fees_recommended_amount(70000, 60000, dec5, min, max), 60000);  /* covered: a month ahead */
+	assert_int_equal(fees_recommended_amount(59990, 60000, dec5, min, max), 100);    /* 0.10 -> 1 rouble */
+	assert_int_equal(fees_recommended_amount(0, 0, dec5, min, max), min);            /* no tariff */
+	assert_int_equal(fees_recommended_amount(-2550, 0, dec5, min, max), 2600);       /* no tariff, a debt */
+	assert_int_equal(fees_recommended_amount(-50000000, 60000, dec5, min, max), max); /* capped */
+	assert_int_equal(fees_recommended_amount(0, 60000, dec5, 100000, max), 100000);   /* raised to min */
+	/* 1 Feb .. 28 Feb 2027 is the whole month: exactly the fee */
+	assert_int_equal(fees_recommended_amount(0, 60000, feb1, min, max), 60000);
 }
 
 static void test_validate_normalises_and_names_the_bad_field(void **state)
@@ -111,8 +147,9 @@ static void test_sanitize_removes_card_data_everywhere(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_days_left_charges_daily_in_equal_shares),
-		cmocka_unit_test(test_recommended_amount_covers_the_next_month_in_whole_roubles),
+		cmocka_unit_test(test_a_month_of_daily_shares_adds_up_to_the_fee),
+		cmocka_unit_test(test_days_left_follows_the_daily_shares),
+		cmocka_unit_test(test_recommended_amount_covers_a_month_from_today_in_whole_roubles),
 		cmocka_unit_test(test_validate_normalises_and_names_the_bad_field),
 		cmocka_unit_test(test_request_hash_ignores_key_order_and_spacing),
 		cmocka_unit_test(test_sanitize_removes_card_data_everywhere),
