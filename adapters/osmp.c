@@ -11,7 +11,7 @@
  *   7   payment refused by provider: the partner is disabled (HTTP 403)
  *   8   refused for technical reasons: not authenticated (HTTP 401/403), or the database refused
  *       the booking for a reason a retry will not fix (nothing was booked)
- *   79  account not active (suspended or closed)
+ *   79  account closed (a suspended one stays payable: the top-up brings it back)
  *   241 sum below the partner's minimum (or 0.00 on pay)   242 sum above the partner's maximum
  *   243 cannot check the account now (check while the database is unreachable)
  *   300 other error: unknown command, bad txn_id / sum / txn_date, txn_id reused with another
@@ -85,7 +85,7 @@ static void on_checked(const struct cash_account *a, void *arg)
 	switch (a->status) {
 	case CASH_OK: osmp_answer(o, 200, 0, "OK", a); return;
 	case CASH_NOT_FOUND: osmp_answer(o, 200, 5, "account not found", NULL); return;
-	case CASH_INACTIVE: osmp_answer(o, 200, 79, "account is not active", NULL); return;
+	case CASH_INACTIVE: osmp_answer(o, 200, 79, "account is closed", NULL); return;
 	case CASH_UNAVAILABLE: osmp_answer(o, 200, 243, "cannot check the account now; try again later", NULL); return;
 	default: osmp_answer(o, 200, 8, "refused for technical reasons", NULL); return;
 	}
@@ -113,7 +113,7 @@ static void on_paid(const struct cash_outcome *b, void *arg)
 		osmp_answer(o, 200, 300, "txn_id was already used for another account or sum", NULL);
 		return;
 	case CASH_NOT_FOUND: osmp_answer(o, 200, 5, "account not found", NULL); return;
-	case CASH_INACTIVE: osmp_answer(o, 200, 79, "account is not active", NULL); return;
+	case CASH_INACTIVE: osmp_answer(o, 200, 79, "account is closed", NULL); return;
 	case CASH_UNAVAILABLE:
 		log_kv(LOG_WARN, "osmp: booking unavailable, the network will retry", "rid", r->rid, "reason", b->reason,
 		       NULL);

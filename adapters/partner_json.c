@@ -135,7 +135,7 @@ static void on_booked(const struct cash_outcome *o, void *arg)
 		http_reply_error(r, 404, "account_not_found", "no subscriber has this contract or phone");
 		return;
 	case CASH_INACTIVE:
-		http_reply_error(r, 422, "account_inactive", "the account is suspended or closed and cannot be paid");
+		http_reply_error(r, 422, "account_inactive", "the account is closed and cannot be paid");
 		return;
 	case CASH_AMBIGUOUS:
 		http_reply_error(r, 422, "phone_ambiguous", "several contracts have this phone; send the contract number instead");

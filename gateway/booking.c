@@ -240,7 +240,7 @@ static void on_account(enum lookup_result res, const struct account_view *v, voi
 	memset(&a, 0, sizeof a);
 	switch (res) {
 	case LOOKUP_FOUND:
-		a.status = strcmp(v->status, "active") == 0 ? CASH_OK : CASH_INACTIVE;
+		a.status = strcmp(v->status, "closed") != 0 ? CASH_OK : CASH_INACTIVE;   /* suspended: still payable */
 		copy(a.contract, sizeof a.contract, v->contract);
 		copy(a.masked_name, sizeof a.masked_name, v->holder_masked);
 		a.balance = v->balance;

@@ -18,7 +18,7 @@ enum cash_status {
 	CASH_DUPLICATE,       /* the same transaction was booked before (same account and amount): the original */
 	CASH_MISMATCH,        /* the transaction id is taken by another account or amount: nothing written */
 	CASH_NOT_FOUND,       /* no such account (or, for booking_find, no such payment) */
-	CASH_INACTIVE,        /* the account is suspended or closed */
+	CASH_INACTIVE,        /* the account is closed (a suspended one is payable) */
 	CASH_AMBIGUOUS,       /* the phone belongs to several contracts */
 	CASH_UNAVAILABLE,     /* the database could not answer now; nothing is known to be written — retry */
 	CASH_FAILED,          /* the database refused for a reason a retry will not fix; nothing written */

@@ -178,6 +178,109 @@ BEGIN
 END;
 $$;
 
+-- Cash is taken for a suspended account too (the top-up is how it comes back); only a closed one is
+-- refused. The rest of book_payment is 002's.
+CREATE OR REPLACE FUNCTION book_payment(
+    p_channel         text,
+    p_adapter         text,
+    p_partner_id      bigint,
+    p_provider_txn_id text,
+    p_contract        text,
+    p_amount          bigint,
+    p_method          text,
+    p_email           text,
+    p_provider_time   timestamptz,
+    p_receipt_token   text,
+    p_raw             jsonb)
+RETURNS book_payment_result
+LANGUAGE plpgsql AS $$
+DECLARE
+    r          book_payment_result;
+    v_pay      payments;
+    v_acc_id   bigint;
+    v_acc_st   text;
+    v_email    text := nullif(btrim(p_email), '');
+    v_flag     text;
+    v_credit   record;
+BEGIN
+    IF p_provider_txn_id IS NULL OR p_provider_txn_id = '' THEN
+        RAISE EXCEPTION 'book_payment needs a provider transaction id'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_amount IS NULL OR p_amount <= 0 THEN
+        RAISE EXCEPTION 'book_payment: amount must be positive, got %', p_amount
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_adapter IS NULL OR p_contract IS NULL THEN
+        RAISE EXCEPTION 'book_payment: adapter and contract are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- 1. A retry of a transaction already booked answers 'duplicate' whatever
+    --    happened to the account since.
+    SELECT * INTO v_pay FROM payments
+     WHERE adapter = p_adapter
+       AND COALESCE(partner_id, 0) = COALESCE(p_partner_id, 0)
+       AND provider_txn_id = p_provider_txn_id;
+    IF FOUND THEN
+        RETURN book_payment_existing(v_pay, p_contract, p_amount);
+    END IF;
+
+    -- 2. The account.
+    SELECT id, status INTO v_acc_id, v_acc_st FROM accounts WHERE contract = p_contract;
+    IF NOT FOUND OR v_acc_st = 'closed' THEN          -- a suspended account stays payable (012)
+        r.result := CASE WHEN v_acc_id IS NULL THEN 'account_not_found' ELSE 'account_inactive' END;
+        r.contract := p_contract;
+        r.amount := p_amount;
+        r.provider_time := p_provider_time;
+        RETURN r;
+    END IF;
+
+    PERFORM booking_check_token(p_receipt_token);
+
+    -- 3. Book. A concurrent identical call waits here on the unique index
+    --    until the first transaction ends, then takes the conflict branch.
+    v_flag := current_setting('gateway.money_write', true);
+    PERFORM set_config('gateway.money_write', 'on', true);
+
+    INSERT INTO payments (account_id, amount, channel, adapter, partner_id, method,
+                          provider_txn_id, status, payer_email, provider_time, paid_at)
+    VALUES (v_acc_id, p_amount, p_channel, p_adapter, p_partner_id, p_method,
+            p_provider_txn_id, 'succeeded', v_email, p_provider_time, now())
+    ON CONFLICT (adapter, (COALESCE(partner_id, 0)), provider_txn_id) DO NOTHING
+    RETURNING * INTO v_pay;
+
+    IF NOT FOUND THEN
+        PERFORM set_config('gateway.money_write', coalesce(v_flag, ''), true);
+        SELECT * INTO v_pay FROM payments
+         WHERE adapter = p_adapter
+           AND COALESCE(partner_id, 0) = COALESCE(p_partner_id, 0)
+           AND provider_txn_id = p_provider_txn_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'book_payment: conflicting payment for txn % vanished', p_provider_txn_id
+                USING ERRCODE = 'serialization_failure';
+        END IF;
+        RETURN book_payment_existing(v_pay, p_contract, p_amount);
+    END IF;
+
+    SELECT * INTO v_credit
+      FROM booking_credit(v_pay.id, v_acc_id, p_amount, NULL, 'request',
+                          v_email, p_receipt_token, p_raw);
+    PERFORM set_config('gateway.money_write', coalesce(v_flag, ''), true);
+
+    r.result         := 'booked';
+    r.payment_id     := v_pay.id;
+    r.payment_number := v_pay.number;
+    r.amount         := v_pay.amount;
+    r.contract       := p_contract;
+    r.paid_at        := v_pay.paid_at;
+    r.balance_after  := v_credit.o_balance_after;
+    r.receipt_number := v_credit.o_receipt_number;
+    r.provider_time  := v_pay.provider_time;
+    RETURN r;
+END;
+$$;
+
 -- ---------------------------------------------------------------------------
 -- the daily share and the charge run
 
@@ -316,4 +419,4 @@ COMMENT ON FUNCTION book_charge(text, text, bigint, text) IS
 SELECT gateway_definer(f.oid::regprocedure)
   FROM pg_proc f
  WHERE f.pronamespace = 'public'::regnamespace
-   AND f.proname IN ('charge_fees', 'fee_run_finished', 'book_charge', 'balance_configure');
+   AND f.proname IN ('charge_fees', 'fee_run_finished', 'book_charge', 'balance_configure', 'book_payment');

@@ -347,6 +347,21 @@ function main() {
   if (!job.spec.activeDeadlineSeconds) bad.push("activeDeadlineSeconds: bound a stuck migration");
   report(!bad.length, "migration Job: gatewayd migrate, restartPolicy OnFailure/Never, bounded retries and time", bad);
 
+  // the nightly fee run
+  const cron = k8s.find((d) => d.obj.kind === "CronJob");
+  bad = [];
+  if (!cron) {
+    bad.push("no CronJob for `gatewayd charge`");
+  } else {
+    const cs = cron.obj.spec, ct = cs.jobTemplate.spec.template.spec;
+    const cargs = (ct.containers[0].command || []).concat(ct.containers[0].args || []);
+    if (cargs[cargs.length - 1] !== "charge") bad.push(`runs ${JSON.stringify(cargs)}, want [..., "charge"]`);
+    if (cs.concurrencyPolicy !== "Forbid") bad.push("concurrencyPolicy Forbid (a second run would only wait)");
+    if (!cs.timeZone) bad.push("timeZone: the fee days are GATEWAY_PARTNER_TZ days");
+    if (!cs.jobTemplate.spec.activeDeadlineSeconds) bad.push("activeDeadlineSeconds: bound a stuck run");
+  }
+  report(!bad.length, "charge CronJob: gatewayd charge nightly in the partner time zone, one at a time, bounded", bad);
+
   // kustomization
   const kus = docs.find((d) => d.obj.kind === "Kustomization");
   if (kus) {

@@ -219,6 +219,22 @@ def static(d, ref_path):
 
     for name, u in units.items():
         check_hardening(name, u)
+    try:
+        charge = parse_unit(os.path.join(d, "gatewayd-charge.service"))
+        timer = parse_unit(os.path.join(d, "gatewayd-charge.timer"))
+    except (OSError, ValueError) as e:
+        report(False, "gatewayd-charge.service and .timer parse", [str(e)])
+    else:
+        check_hardening("gatewayd-charge.service", charge)
+        bad = []
+        exe = (last(charge, "Service", "ExecStart") or "").split()
+        if last(charge, "Service", "Type") != "oneshot" or exe[1:] != ["charge"]:
+            bad.append("want Type=oneshot running `gatewayd charge`")
+        if last(timer, "Timer", "Unit") != "gatewayd-charge.service" or not last(timer, "Timer", "OnCalendar"):
+            bad.append("the timer must start gatewayd-charge.service on a calendar")
+        if not is_yes(last(timer, "Timer", "Persistent")):
+            bad.append("Persistent=yes: a night missed while down is run at boot")
+        report(not bad, "gatewayd-charge.timer runs `gatewayd charge` nightly (oneshot, persistent)", bad)
 
     bad = []
     if last(svc, "Service", "Type") != "simple":

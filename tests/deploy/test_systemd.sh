@@ -20,7 +20,7 @@ DEPLOY=${DEPLOY:-deploy}
 PY=/usr/bin/python3
 PSQL=/usr/lib/postgresql/15/bin/psql
 GW=$BUILD/gatewayd
-UNITS=(gatewayd.service gatewayd-migrate.service)
+UNITS=(gatewayd.service gatewayd-migrate.service gatewayd-charge.service)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/deploy-systemd.XXXXXX")
 chmod 755 "$tmp"
@@ -59,7 +59,8 @@ verify() {
 		return 1
 	}
 }
-check "systemd-analyze verify ${UNITS[*]}: no error, no warning" verify "${UNITS[@]}"
+cp "$DEPLOY/systemd/gatewayd-charge.timer" "$root/etc/systemd/system/"
+check "systemd-analyze verify ${UNITS[*]} gatewayd-charge.timer: no error, no warning" verify "${UNITS[@]}" gatewayd-charge.timer
 sed 's/^#\(LoadCredential\|Environment\)=/\1=/' "$DEPLOY"/systemd/credentials.conf.example \
 	>"$root/etc/systemd/system/gatewayd.service.d/credentials.conf"
 check "systemd-analyze verify gatewayd.service with credentials.conf.example as a drop-in (all lines on)" \
