@@ -459,6 +459,21 @@ static json_t *yk_receipt(const struct config *cfg, const char *email, const cha
 			 "payment_mode", mode);
 }
 
+/* The request body: b with the receipt (when there is one) as compact JSON; false (the op failed) when
+ * out of memory. Takes b and receipt. */
+static bool set_body(struct op *op, json_t *b, json_t *receipt)
+{
+	if (b && receipt)
+		json_object_set_new(b, "receipt", receipt);
+	else
+		json_decref(receipt);
+	op->body = b ? json_dumps(b, JSON_COMPACT) : NULL;
+	json_decref(b);
+	if (!op->body)
+		adapter_op_fail(&op->base, AO_UNAVAILABLE, "out_of_memory", "yookassa: out of memory");
+	return op->body != NULL;
+}
+
 static void yk_create(struct adapter_ctx *ctx, const struct adapter_payment *p, adapter_cb cb, void *arg)
 {
 	struct op *op = op_new(ctx, ST_CREATE, cb, arg);
@@ -477,15 +492,8 @@ static void yk_create(struct adapter_ctx *ctx, const struct adapter_payment *p, 
 			      p->return_url, "payment_method_data", "type", type, "description",
 			      utf8_cut(p->description ? p->description : "", 128, desc, sizeof desc), "metadata",
 			      "payment_id", p->id, "payment_number", number);
-	json_t *receipt = yk_receipt(ctx->cfg, p->email, p->contract, p->amount);
-	if (b && receipt)
-		json_object_set_new(b, "receipt", receipt);
-	op->body = b ? json_dumps(b, JSON_COMPACT) : NULL;
-	json_decref(b);
-	if (!op->body) {
-		adapter_op_fail(&op->base, AO_UNAVAILABLE, "out_of_memory", "yookassa: out of memory");
+	if (!set_body(op, b, yk_receipt(ctx->cfg, p->email, p->contract, p->amount)))
 		return;
-	}
 	op->amount = p->amount;
 	snprintf(op->method, sizeof op->method, "POST");
 	snprintf(op->path, sizeof op->path, "/payments");
@@ -522,15 +530,8 @@ static void yk_refund(struct adapter_ctx *ctx, const struct adapter_refund *rf, 
 	char value[MONEY_BUFSZ];
 	money_format(amount, value);
 	json_t *b = json_pack("{s:s,s:{s:s,s:s}}", "payment_id", provider_id, "amount", "value", value, "currency", "RUB");
-	json_t *receipt = yk_receipt(ctx->cfg, rf->email, rf->contract, rf->amount);
-	if (b && receipt)
-		json_object_set_new(b, "receipt", receipt);
-	op->body = b ? json_dumps(b, JSON_COMPACT) : NULL;
-	json_decref(b);
-	if (!op->body) {
-		adapter_op_fail(&op->base, AO_UNAVAILABLE, "out_of_memory", "yookassa: out of memory");
+	if (!set_body(op, b, yk_receipt(ctx->cfg, rf->email, rf->contract, rf->amount)))
 		return;
-	}
 	op->amount = amount;
 	snprintf(op->method, sizeof op->method, "POST");
 	snprintf(op->path, sizeof op->path, "/refunds");

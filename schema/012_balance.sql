@@ -61,7 +61,11 @@ COMMENT ON TABLE account_fees IS
 INSERT INTO account_fees (account_id, valid_from, monthly_fee)
 SELECT id, '-infinity', monthly_fee FROM accounts;
 
-ALTER TABLE accounts ADD COLUMN auto_suspended_below bigint NULL;
+ALTER TABLE accounts ADD COLUMN auto_suspended_below bigint NULL,
+                     ADD COLUMN fee_from date NULL;
+COMMENT ON COLUMN accounts.fee_from IS
+    'The local day monthly_fee applies from (NULL: since ever). The charge run reads account_fees only for a '
+    'day before it, so the usual account costs it no lookup.';
 COMMENT ON COLUMN accounts.auto_suspended_below IS
     'Set by the charge run when it suspended the account (the threshold it used, kopecks): a booking that '
     'lifts the balance to it reactivates the account. NULL: not suspended by us (an operator''s suspension stays).';
@@ -110,8 +114,9 @@ BEGIN
         END IF;
     END IF;
     IF NEW.monthly_fee IS DISTINCT FROM OLD.monthly_fee THEN
+        NEW.fee_from := (now() AT TIME ZONE (SELECT tz FROM balance_settings))::date + 1;
         INSERT INTO account_fees (account_id, valid_from, monthly_fee)
-        VALUES (OLD.id, (now() AT TIME ZONE (SELECT tz FROM balance_settings))::date + 1, NEW.monthly_fee)
+        VALUES (OLD.id, NEW.fee_from, NEW.monthly_fee)
         ON CONFLICT (account_id, valid_from) DO UPDATE SET monthly_fee = EXCLUDED.monthly_fee, changed_at = now();
     END IF;
     NEW.updated_at := now();
@@ -315,11 +320,12 @@ BEGIN
     PERFORM set_config('gateway.money_write', 'on', true);
     RETURN QUERY
     WITH due AS (
-        SELECT a.id, daily_fee(f.monthly_fee, p_day) AS fee
+        SELECT a.id,
+               daily_fee(CASE WHEN a.fee_from IS NULL OR a.fee_from <= p_day THEN a.monthly_fee
+                              ELSE coalesce((SELECT x.monthly_fee FROM account_fees x
+                                              WHERE x.account_id = a.id AND x.valid_from <= p_day
+                                              ORDER BY x.valid_from DESC LIMIT 1), 0) END, p_day) AS fee
           FROM accounts a
-          CROSS JOIN LATERAL (SELECT x.monthly_fee FROM account_fees x
-                               WHERE x.account_id = a.id AND x.valid_from <= p_day
-                               ORDER BY x.valid_from DESC LIMIT 1) f
          WHERE a.id >= p_first_id AND a.id < p_last_id
            AND a.status = 'active'
            AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.account_id = a.id AND l.kind = 'fee' AND l.fee_day = p_day)

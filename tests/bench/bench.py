@@ -223,6 +223,12 @@ def main():
         gws.append(gw)
         base = "http://127.0.0.1:%d" % gw.port
         results = {}
+        if os.environ.get("BENCH_ONLY") == "fee":
+            run, busy, quiet, ratio_ = fee_bench(pg, reqs, int(os.environ.get("BENCH_FEE_ACCOUNTS", "1000000")))
+            print("(i) fee run over %d accounts: %.1f s; (j) bookings during a fee run %.0f/s (rounds %s, run still going"
+                  " %s) vs %.0f/s (rounds %s): ratio %.2f" % (run["accounts"], run["seconds"], busy["rps"], busy["rounds"],
+                                                          busy["during"], quiet, busy["base_rounds"], ratio_))
+            return
         if os.environ.get("BENCH_ONLY") == "fiscal":      # one row, for working on it
             on, off, ratio_ = fiscal_bookings(pg, reqs)
             print("(h) fiscal on %.0f/s (rounds %s), off %.0f/s (rounds %s), ratio %.2f (per round %s); %d documents"
@@ -311,6 +317,7 @@ def main():
         log("(f) 10x accounts and history ...")
         load(pg, ACC_FIRST + BASE_ACCOUNTS, BASE_ACCOUNTS * 9, BASE_HISTORY * 9, "h10")
         measure("x10", BASE_ACCOUNTS * 10)
+        results["fee_run"], results["fee_busy"], results["fee_quiet"], results["fee_ratio"] = fee_bench(pg, reqs)
         report(results)
     finally:
         for p in procs:
@@ -377,6 +384,71 @@ def fiscal_bookings(pg, reqs):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def fee_bench(pg, reqs, accounts=1000000):
+    """(i) The daily fee run over a million accounts, alone; (j) partner JSON bookings while a fee run
+    is in progress against the same without one, in alternating rounds (each "with" round starts a
+    run of a day not yet charged and books meanwhile)."""
+    log("(i) loading %d accounts for the fee run ..." % accounts)
+    pg.psql("""
+        SET session_replication_role = replica;
+        INSERT INTO accounts (contract, holder_name, status, balance, opening_balance, monthly_fee)
+        SELECT (600000000 + g)::text, 'Абонент ' || g, 'active', 100000000, 100000000, 30000 + g %% 40000
+          FROM generate_series(1, %d) g;
+        INSERT INTO account_fees (account_id, valid_from, monthly_fee)
+        SELECT id, '-infinity', monthly_fee FROM accounts WHERE contract >= '600000001' AND contract <= '6%08d'
+        ON CONFLICT DO NOTHING;""" % (accounts, accounts), superuser=True)
+    pg.psql("VACUUM ANALYZE accounts")
+    pg.psql("CHECKPOINT", superuser=True)
+    n = int(pg.psql("SELECT count(*) FROM accounts WHERE status = 'active'"))
+
+    def run_charge(day):
+        return subprocess.Popen([os.path.join(BUILD, "gatewayd"), "charge", "--date", day],
+                                env=dict({k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")},
+                                         GATEWAY_DATABASE_URL=pg.service_url, GATEWAY_SUSPEND_BELOW=""),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log("(i) the fee run over %d accounts, alone ..." % n)
+    t0 = time.time()
+    p = run_charge("2025-01-15")
+    out, err = p.communicate()
+    alone = time.time() - t0
+    assert p.returncode == 0, err
+    rc, out2, err2 = gatewayd(["partner", "add", "benchfee", "--protocol", "json", "--max", "15000.00"], pg.url)
+    assert rc == 0, err2
+    secret = re.search(r"hmac_secret:\s+(\S+)", out2).group(1)
+    g = Gateway(pg.url, GATEWAY_THREADS="2", GATEWAY_DB_POOL=str(DB_CONNS // 2), GATEWAY_MAIL_WORKERS="0").start()
+    per_thread = int(max(10000, 3 * 3000 * ROUND_SECONDS) / 2) + 1
+    try:
+        base = "http://127.0.0.1:%d" % g.port
+
+        def book(tag):
+            partner_requests(reqs + "-" + tag, secret, tag, ACC_FIRST, BASE_ACCOUNTS, per_thread)
+            try:
+                return booking_wrk(base, "partner_pay.lua", "/v1/partner/payments",
+                                   {"PARTNER_LOGIN": "benchfee", "PARTNER_REQS": reqs + "-" + tag})
+            finally:
+                for t in range(2):
+                    os.unlink("%s-%s.%d" % (reqs, tag, t))
+        quiet, busy, during = [], [], []
+        for i in range(ROUNDS):
+            log("(j) round %d: bookings alone, then during a fee run ..." % (i + 1))
+            quiet.append(book("fq%d" % i))
+            p = run_charge("2025-02-%02d" % (i + 1))
+            time.sleep(1.0)                   # the run is into its batches
+            busy.append(book("fb%d" % i))
+            still = p.poll() is None
+            out, err = p.communicate()
+            assert p.returncode == 0, err
+            during.append(still)
+    finally:
+        g.stop()
+    ratios = [b["rps"] / q["rps"] if q["rps"] else 0.0 for q, b in zip(quiet, busy)]
+    mid = sorted(busy, key=lambda h: h["rps"])[len(busy) // 2]
+    h = dict(mid, errors=sum(x["errors"] for x in quiet + busy), rounds=[round(x["rps"]) for x in busy],
+             base_rounds=[round(x["rps"]) for x in quiet], ratios=ratios, during=during)
+    return {"accounts": n, "seconds": alone, "errors": 0}, h, statistics.median(x["rps"] for x in quiet), \
+        statistics.median(ratios)
+
+
 def report(r):
     def ratio(a, b):
         return a / b if b else 0.0
@@ -431,6 +503,13 @@ def report(r):
         " written, %d fiscalised by the end, %d at the cashbox)" % (rounds("fiscal_on"), f["docs"], f["done"],
                                                                     f["at_cashbox"]),
         "%.0f" % f["rps"], "%.0f" % r["fiscal_off"], "%.2f" % fr, ">= 0.90", fr >= 0.9)
+    fr_ = r["fee_run"]
+    row("(i) the daily fee run (`gatewayd charge`) over %d accounts, seconds" % fr_["accounts"], "%.1f" % fr_["seconds"],
+        "", "", "< 60 s", fr_["seconds"] < 60)
+    fb = r["fee_ratio"]
+    row("(j) partner JSON bookings/s during a fee run vs without (%s; the run still going at each round's end: %s)"
+        % (rounds("fee_busy"), r["fee_busy"]["during"]), "%.0f" % r["fee_busy"]["rps"], "%.0f" % r["fee_quiet"],
+        "%.2f" % fb, ">= 0.80", fb >= 0.8)
     errors = sum(v.get("errors", 0) for v in r.values() if isinstance(v, dict))
     where = ", ".join("%s %d" % (k, v["errors"]) for k, v in sorted(r.items()) if isinstance(v, dict) and v.get("errors"))
 

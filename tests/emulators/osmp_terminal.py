@@ -9,7 +9,6 @@ the command line:
     osmp_terminal.py --url http://127.0.0.1:8080/v1/osmp --login L --password P check 12345
     osmp_terminal.py ... pay 12345 200.00 --txn-id 1001
 """
-import argparse
 import sys
 import time
 
@@ -47,19 +46,14 @@ class OsmpTerminal(XmlAgent):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--login", required=True)
-    ap.add_argument("--password", required=True)
+    ap = OsmpTerminal.cli_parser(__doc__, ["check", "pay"])
     ap.add_argument("--post", action="store_true")
     ap.add_argument("--timeout", type=float, default=5.0)
-    ap.add_argument("command", choices=["check", "pay"])
-    ap.add_argument("account")
     ap.add_argument("sum", nargs="?", default="0.00")
     ap.add_argument("--txn-id")
     a = ap.parse_args()
     t = OsmpTerminal(a.url, a.login, a.password, timeout=a.timeout, post=a.post)
-    if a.command == "check":
+    if a.action == "check":
         r = t.check(a.account, a.sum, txn_id=a.txn_id or "0")
     else:
         r = t.pay(a.account, a.sum, txn_id=a.txn_id)

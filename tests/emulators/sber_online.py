@@ -9,7 +9,6 @@ Standard library only; shares no code with the gateway. Usable as a module (Sber
     sber_online.py --url http://127.0.0.1:8080/v1/sber-online --login L --password P check 12345
     sber_online.py ... payment 12345 200.00 --pay-id 77001
 """
-import argparse
 import sys
 import time
 import uuid
@@ -49,12 +48,7 @@ class SberOnline(XmlAgent):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--login", required=True)
-    ap.add_argument("--password", required=True)
-    ap.add_argument("action", choices=["check", "payment"])
-    ap.add_argument("account")
+    ap = SberOnline.cli_parser(__doc__, ["check", "payment"])
     ap.add_argument("amount", nargs="?")
     ap.add_argument("--pay-id")
     a = ap.parse_args()

@@ -107,3 +107,15 @@ class XmlAgent:
         if last is not None:
             raise last
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def cli_parser(doc, actions):
+        """The command line both agents take: --url, --login, --password, an action, an account."""
+        import argparse
+        ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+        ap.add_argument("--url", required=True)
+        ap.add_argument("--login", required=True)
+        ap.add_argument("--password", required=True)
+        ap.add_argument("action", choices=actions)
+        ap.add_argument("account")
+        return ap

@@ -201,8 +201,11 @@ def test_missed_days_are_caught_up_and_future_days_refused(c):
 def test_a_tariff_change_applies_from_the_next_day(c):
     contract = account(c, 30000, balance=10 ** 6)
     # the history of a change made on 15 September: from the 16th the new fee
-    q(c, "INSERT INTO account_fees (account_id, valid_from, monthly_fee) SELECT id, '2026-09-16', 60000"
-         " FROM accounts WHERE contract = '%s'" % contract, superuser=True)
+    # (written as the change of that day would have left it: the superuser, with the guard off)
+    q(c, "SET session_replication_role = replica;"
+         " UPDATE accounts SET monthly_fee = 60000, fee_from = '2026-09-16' WHERE contract = '%s';"
+         " INSERT INTO account_fees (account_id, valid_from, monthly_fee) SELECT id, '2026-09-16', 60000"
+         " FROM accounts WHERE contract = '%s'" % (contract, contract), superuser=True)
     charge(c, "--date", "2026-09-01", "--through", "2026-09-30")
     f = fees(c, contract)
     assert all(f["2026-09-%02d" % d] == 1000 for d in range(1, 16)), f
@@ -214,6 +217,10 @@ def test_a_tariff_change_applies_from_the_next_day(c):
     row = q(c, "SELECT to_char(valid_from, 'YYYY-MM-DD'), f.monthly_fee FROM account_fees f JOIN accounts a"
                " ON a.id = f.account_id WHERE a.contract = '%s' ORDER BY valid_from DESC LIMIT 1" % contract)
     assert row == "%s|90000" % tomorrow, row
+    # a day before the change is still charged at the old fee
+    yesterday = (local_today(c) - datetime.timedelta(days=1)).isoformat()
+    charge(c, "--date", yesterday)
+    assert fees(c, contract)[yesterday] == int(q(c, "SELECT daily_fee(60000, '%s')" % yesterday))
     assert invariant_ok(c)
 
 
