@@ -215,13 +215,14 @@ BEGIN
     r2 := book_payment('terminal', 'test-osmp', pa, 'T-4', '999999000077', 1000, NULL, NULL, NULL, pg_temp.tok(), NULL);
     PERFORM pg_temp.check(r2.result = 'account_not_found' AND r2.payment_id IS NULL AND r2.contract = '999999000077'
                           AND r2.amount = 1000, 'unknown contract: account_not_found');
-    r2 := book_payment('terminal', 'test-osmp', pa, 'T-5', '999999000003', 1000, NULL, NULL, NULL, pg_temp.tok(), NULL);
-    PERFORM pg_temp.eq(r2.result, 'account_inactive', 'suspended account: account_inactive');
     r2 := book_payment('terminal', 'test-osmp', pa, 'T-6', '999999000004', 1000, NULL, NULL, NULL, pg_temp.tok(), NULL);
     PERFORM pg_temp.eq(r2.result, 'account_inactive', 'closed account: account_inactive');
     r2 := book_payment('terminal', 'test-osmp', pa, 'T-6', '999999000004', 1000, NULL, NULL, NULL, NULL, NULL);
     PERFORM pg_temp.eq(r2.result, 'account_inactive', 'account_inactive is answered before the token is needed');
     PERFORM pg_temp.eq(pg_temp.writes(), w, 'account_not_found / account_inactive write nothing');
+    -- a suspended account stays payable: the top-up is how it comes back (012_balance.sql)
+    r2 := book_payment('terminal', 'test-osmp', pa, 'T-5', '999999000003', 1000, NULL, NULL, NULL, pg_temp.tok(), NULL);
+    PERFORM pg_temp.eq(r2.result, 'booked', 'suspended account: booked');
 
     r2 := book_payment('terminal', 'test-osmp', pa, 'T-7', '999999000005', 5000, NULL, NULL, NULL, pg_temp.tok(), NULL);
     PERFORM pg_temp.eq(r2.result, 'booked', 'book on account 5');
