@@ -110,7 +110,7 @@ def wait_for(fn, timeout=30.0, what="condition"):
         if v:
             return v
         if time.time() > deadline:
-            raise AssertionError("timed out waiting for " + what)
+            raise AssertionError("timed out waiting for " + (what() if callable(what) else what))
         time.sleep(0.1)
 
 
@@ -394,8 +394,8 @@ def test_killed_with_sigkill_under_load_every_payment_and_refund_once(c):
     assert not errors and len(booked) > 20, (errors, len(booked))
     expected = set(booked) | set(pids) | set(refunds)
     wait_for(lambda: q(c, "SELECT count(*) FROM fiscal_documents WHERE state <> 'done'", url=url) == "0", 180,
-             "every document done (%s)" % q(c, "SELECT string_agg(state || ' ' || n, ', ') FROM (SELECT state, count(*) n"
-                                              " FROM fiscal_documents GROUP BY state) s", url=url))
+             lambda: "every document done (%s)" % q(c, "SELECT string_agg(state || ' ' || n, ', ') FROM (SELECT state,"
+                                                      " count(*) n FROM fiscal_documents GROUP BY state) s", url=url))
     ours = q(c, "SELECT string_agg(external_id, ',') FROM fiscal_documents", url=url).split(",")
     assert set(ours) == expected, (len(ours), len(expected))
     at_cashbox = [d["external_id"] for d in c.atol.documents() if d["external_id"] in expected]
