@@ -115,7 +115,7 @@ test:
 	@deploy/dev/deps.sh npm
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory BUILD=build/fuzz SAN=fuzz fuzz-build
-	@BUILD=$(BUILD) tests/run.sh
+	@BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
 
 asan:
 	@deploy/dev/deps.sh test
