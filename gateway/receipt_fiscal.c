@@ -49,6 +49,11 @@ bool receipt_fiscal_done(const struct receipt *rc)
 	       *rc->fiscal.fp && *rc->fiscal.qr_time;
 }
 
+bool receipt_fiscal_followup(const struct receipt *rc)
+{
+	return rc->fiscal_followup && receipt_fiscal_done(rc);
+}
+
 void receipt_fiscal_qr(const struct receipt_fiscal *f, int n, char out[192])
 {
 	out[0] = '\0';

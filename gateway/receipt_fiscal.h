@@ -26,6 +26,8 @@ void receipt_seller_from_config(const struct config *cfg, struct receipt_seller 
 void receipt_fiscal_qr(const struct receipt_fiscal *f, int n, char out[192]);
 /* The fiscal document is done (the fields are there). */
 bool receipt_fiscal_done(const struct receipt *rc);
+/* This mail brings the fiscal data after a first one went without it (the receipt was sent before). */
+bool receipt_fiscal_followup(const struct receipt *rc);
 
 /* Lines for the plain-text mail (CRLF), rows of an HTML table (page: the printable page's classes, else
  * inline styles for mail), and the JSON members "seller" and "fiscal" added to o. */

@@ -198,7 +198,8 @@ void receipt_mail_subject(const struct receipt *rc, char *out, size_t outsz)
 {
 	char rub[RECEIPT_RUB_BUFSZ], contract[16];
 	ident_mask_contract(rc->contract, contract, sizeof contract);
-	snprintf(out, outsz, "Квитанция № %s: оплата %s по договору %s", rc->number,
+	snprintf(out, outsz, "%s № %s: оплата %s по договору %s",
+		 receipt_fiscal_followup(rc) ? "Кассовый чек к квитанции" : "Квитанция", rc->number,
 		 receipt_format_rub(rc->amount, rub), contract);
 }
 
@@ -346,7 +347,9 @@ char *receipt_render_mail(const struct receipt *rc, const struct receipt_mail_op
 	fputs("Subject: ", f);
 	receipt_header_encode(f, subject);
 	fprintf(f, "\r\nDate: %s\r\n", date);
-	fprintf(f, "Message-ID: <receipt.%s.r%d@%s>\r\n", rc->number, rc->resends, domain);
+	/* the fiscal receipt following a first mail without it is another message (".f") */
+	fprintf(f, "Message-ID: <receipt.%s.r%d%s@%s>\r\n", rc->number, rc->resends,
+		receipt_fiscal_followup(rc) ? ".f" : "", domain);
 	fprintf(f, "MIME-Version: 1.0\r\n"
 		   "Auto-Submitted: auto-generated\r\n"
 		   "Content-Language: ru\r\n"

@@ -52,7 +52,7 @@ enum {
 	C_ID, C_NUMBER, C_TOKEN, C_EMAIL, C_STATE, C_ATTEMPTS, C_RESENDS, C_LAST_ERROR, C_NEXT_AT, C_SENT_AT,
 	C_CREATED_AT, C_PAY_ID, C_PAY_NUMBER, C_AMOUNT, C_REFUNDED, C_PAY_STATUS, C_METHOD, C_CHANNEL, C_ADAPTER,
 	C_TXN, C_PAID_AT, C_PAID_LOCAL, C_TZ_OFFSET, C_CONTRACT, C_HOLDER, C_F_STATE, C_F_CASHBOX, C_F_FN, C_F_FD,
-	C_F_FP, C_F_SHIFT, C_F_ECR, C_F_FNS, C_F_OFD, C_F_LOCAL, C_F_QRTIME, C_F_TOTAL, C_F_CODE, C_F_ERROR, C__COUNT
+	C_F_FP, C_F_SHIFT, C_F_ECR, C_F_FNS, C_F_OFD, C_F_LOCAL, C_F_QRTIME, C_F_TOTAL, C_F_CODE, C_F_ERROR, C_FOLLOWUP, C__COUNT
 };
 
 /* Copies a text value, cut at a UTF-8 character boundary when it does not fit. */
@@ -123,6 +123,7 @@ int receipt_from_row(const PGresult *res, int row, struct receipt *out)
 		fd->total = v;
 	if (db_int64(res, row, C_F_CODE, &v) == 0)
 		fd->error_code = (int)v;
+	out->fiscal_followup = strcmp(PQgetvalue(res, row, C_FOLLOWUP), "t") == 0;
 	return 0;
 }
 

@@ -40,6 +40,7 @@ struct receipt {
 	char last_error[512];
 	char next_attempt_at[32];  /* ISO 8601 UTC, "" = none */
 	char sent_at[32];
+	bool fiscal_followup;      /* a mail without the fiscal data went out; the next one brings it */
 	char created_at[32];
 	char payment_id[40];
 	long long payment_number;
@@ -88,7 +89,8 @@ struct receipt {
 	"f.state, f.cashbox, f.fn_number, f.fiscal_document_number, f.fiscal_document_attribute, f.shift_number, " \
 	"f.ecr_registration_number, f.fns_site, f.ofd_inn, "                                                     \
 	"to_char(f.receipt_datetime AT TIME ZONE $1::text, 'DD.MM.YYYY HH24:MI'), "                              \
-	"to_char(f.receipt_datetime AT TIME ZONE $1::text, 'YYYYMMDD\"T\"HH24MI'), f.total, f.error_code, f.last_error"
+	"to_char(f.receipt_datetime AT TIME ZONE $1::text, 'YYYYMMDD\"T\"HH24MI'), f.total, f.error_code, f.last_error, " \
+	"r.fiscal_followup"
 /* The join RECEIPT_COLUMNS needs beside receipts r and payments p: the payment's live fiscal document. */
 #define RECEIPT_FISCAL_JOIN " LEFT JOIN fiscal_documents f ON f.payment_id = r.payment_id AND f.kind = 'sell' AND NOT f.superseded "
 

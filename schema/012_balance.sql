@@ -422,7 +422,53 @@ COMMENT ON FUNCTION book_charge(text, text, bigint, text) IS
     'Books a debit computed by the operator''s billing, once per charge id: booked | duplicate (the same '
     'again) | mismatch (the id was used for another charge) | not_found.';
 
+-- ---------------------------------------------------------------------------
+-- (fiscal, 010) the mail that brings the fiscal data after a first one went without it says so: the
+-- claim keeps fiscal_followup, the mailer renders such a mail as the fiscal receipt (its own
+-- Message-ID and subject), and 'sent' settles it.
+
+CREATE OR REPLACE FUNCTION receipt_claim(p_limit int, p_lease_ms bigint)
+RETURNS SETOF receipts
+LANGUAGE sql AS $$
+    WITH c AS (SELECT id FROM receipts WHERE state = 'pending' AND next_attempt_at <= now()
+                ORDER BY next_attempt_at LIMIT p_limit FOR UPDATE SKIP LOCKED)
+    UPDATE receipts x SET state = 'sending', attempts = x.attempts + 1,
+           next_attempt_at = now() + p_lease_ms * interval '1 millisecond',
+           fiscal_in_mail = EXISTS (SELECT 1 FROM fiscal_documents f WHERE f.payment_id = x.payment_id
+                                       AND f.kind = 'sell' AND NOT f.superseded AND f.state = 'done')
+      FROM c WHERE x.id = c.id
+    RETURNING x.*
+$$;
+
+CREATE OR REPLACE FUNCTION receipt_outcome(p_id bigint, p_attempt int, p_state text, p_delay_ms bigint, p_error text)
+RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_state = 'sent' THEN
+        -- the fiscal data came while this mail (without it) was on its way: a second mail follows
+        UPDATE receipts SET state = CASE WHEN fiscal_followup AND NOT fiscal_in_mail THEN 'pending' ELSE 'sent' END,
+               fiscal_followup = fiscal_followup AND NOT fiscal_in_mail,
+               sent_at = now(), last_error = NULL, next_attempt_at = now()
+         WHERE id = p_id AND state = 'sending' AND attempts = p_attempt;
+    ELSIF p_state = 'pending' THEN
+        UPDATE receipts SET state = 'pending', next_attempt_at = now() + p_delay_ms * interval '1 millisecond',
+               last_error = p_error
+         WHERE id = p_id AND state = 'sending' AND attempts = p_attempt;
+    ELSIF p_state = 'failed' THEN
+        UPDATE receipts SET state = 'failed', last_error = p_error
+         WHERE id = p_id AND state = 'sending' AND attempts = p_attempt;
+    ELSIF p_state = 'released' THEN
+        UPDATE receipts SET state = 'pending', attempts = attempts - 1, next_attempt_at = now()
+         WHERE id = p_id AND state = 'sending' AND attempts = p_attempt;
+    ELSE
+        RAISE EXCEPTION 'receipt_outcome: unknown state %', p_state USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN FOUND;
+END;
+$$;
+
 SELECT gateway_definer(f.oid::regprocedure)
   FROM pg_proc f
  WHERE f.pronamespace = 'public'::regnamespace
-   AND f.proname IN ('charge_fees', 'fee_run_finished', 'book_charge', 'balance_configure', 'book_payment');
+   AND f.proname IN ('charge_fees', 'fee_run_finished', 'book_charge', 'balance_configure', 'book_payment',
+                     'receipt_claim', 'receipt_outcome');

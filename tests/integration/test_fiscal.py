@@ -218,6 +218,38 @@ def test_the_mail_waits_for_the_fiscal_data_and_carries_it(c):
 
 
 @test
+def test_late_fiscal_data_follows_in_a_second_mail(c):
+    url = c.pg.create_db("fiscal_late")
+    prepare(url)
+    gw = gateway(c, url=url, GATEWAY_FISCAL_MAIL_WAIT_MS="300")
+    c.extra.append(gw)
+    gw.start()
+    c.atol.fiscal_delay = 4.0
+    addr = "fiscal-late-%s@example.com" % secrets.token_hex(3)
+    try:
+        pid, yid = pay(c, "222.00", gw=gw, email=addr)
+    finally:
+        c.atol.fiscal_delay = 1.0
+        c.yk.notify_url = "http://127.0.0.1:%d/v1/notifications/yookassa" % c.gw.port
+    first = wait_for(lambda: [m for m in c.smtp.messages if addr in m.rcpt_tos], 30, "the first mail")[0]
+    text = next(p.get_content() for p in first.msg.iter_parts() if p.get_content_type() == "text/plain")
+    assert "ФН №" not in text and "Кассовый чек формируется и придёт отдельным письмом" in text, text
+    wait_state(c, pid, "done", url=url)
+    mails = wait_for(lambda: [m for m in c.smtp.messages if addr in m.rcpt_tos][1:] and
+                     [m for m in c.smtp.messages if addr in m.rcpt_tos], 30, "the second mail")
+    assert len(mails) == 2, len(mails)
+    second = mails[1]
+    text = next(p.get_content() for p in second.msg.iter_parts() if p.get_content_type() == "text/plain")
+    assert "ФН №: 9999078900004312" in text and "&s=222.00&" in text, text
+    assert second.msg["Subject"].startswith("Кассовый чек к квитанции") and second.msg["Message-ID"] != first.msg["Message-ID"]
+    assert second.number == first.number
+    time.sleep(1.5)
+    assert len([m for m in c.smtp.messages if addr in m.rcpt_tos]) == 2            # and no third
+    assert q(c, "SELECT state || ' ' || fiscal_in_mail || ' ' || fiscal_followup FROM receipts WHERE payment_id = '%s'"
+             % pid, url=url) == "sent true false"
+
+
+@test
 def test_an_expired_token_is_fetched_again_mid_run(c):
     pay(c, "10.00")
     before = c.atol.token_requests

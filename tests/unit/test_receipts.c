@@ -325,6 +325,27 @@ static void test_seller_on_every_receipt_and_pending_note(void **state)
 	free(p);
 }
 
+static void test_a_followup_mail_is_the_fiscal_receipt_with_its_own_id(void **state)
+{
+	(void)state;
+	struct receipt rc;
+	fill_fiscal(&rc, "atol");
+	struct receipt_mail_opts o = {"receipts@isp.example", "ООО «Связь»", "https://pay.isp.example", "abcdef", 0,
+				      &demo_seller};
+	size_t len;
+	char s[256], *m = receipt_render_mail(&rc, &o, &len);
+	assert_non_null(strstr(m, "Message-ID: <receipt.2026-000123.r0@isp.example>"));
+	free(m);
+	receipt_mail_subject(&rc, s, sizeof s);
+	assert_true(strncmp(s, "Квитанция № 2026-000123", strlen("Квитанция № 2026-000123")) == 0);
+	rc.fiscal_followup = true;
+	m = receipt_render_mail(&rc, &o, &len);
+	assert_non_null(strstr(m, "Message-ID: <receipt.2026-000123.r0.f@isp.example>"));
+	free(m);
+	receipt_mail_subject(&rc, s, sizeof s);
+	assert_true(strncmp(s, "Кассовый чек к квитанции № 2026-000123", strlen("Кассовый чек к квитанции № 2026-000123")) == 0);
+}
+
 static void test_fiscal_json_fields(void **state)
 {
 	(void)state;
@@ -504,6 +525,7 @@ int main(void)
 		cmocka_unit_test(test_fiscal_page_shows_document_qr_and_seller),
 		cmocka_unit_test(test_seller_on_every_receipt_and_pending_note),
 		cmocka_unit_test(test_fiscal_json_fields),
+		cmocka_unit_test(test_a_followup_mail_is_the_fiscal_receipt_with_its_own_id),
 		cmocka_unit_test(test_backoff_doubles_with_equal_jitter_and_a_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
