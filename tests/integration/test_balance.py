@@ -155,10 +155,10 @@ def test_running_twice_or_twice_at_once_charges_each_day_once(c):
          " SELECT (880000000 + g)::text, 'A' || g, 1000000, 30000 + g FROM generate_series(1, 6000) g", url=url)
     results = []
 
-    def run():
-        results.append(charge(c, "--date", "2026-11-01", "--through", "2026-11-05", url=url))
+    def run(*jobs):
+        results.append(charge(c, "--date", "2026-11-01", "--through", "2026-11-05", *jobs, url=url))
 
-    ts = [threading.Thread(target=run) for _ in range(2)]
+    ts = [threading.Thread(target=run), threading.Thread(target=run, args=("--jobs", "3"))]
     for t in ts:
         t.start()
     for t in ts:
