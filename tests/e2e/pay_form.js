@@ -183,6 +183,9 @@ async function main() {
     check(box.height >= 44, 'the button is big enough to tap: ' + box.height);
     // keyboard order: the first field takes focus, Tab reaches the button
     await page.goto(BASE + '/pay');
+    // the script focuses the field once it has run: wait for that (a slow, sanitized build is slower)
+    await page.waitForFunction(() => document.activeElement && document.activeElement.id === 'who', null,
+      { timeout: 15000 }).catch(() => {});
     check(await page.evaluate(() => document.activeElement.id) === 'who', 'focus starts on the field');
     await page.keyboard.press('Tab');
     check(await page.evaluate(() => document.activeElement.id) === 'find', 'Tab goes to the button');
