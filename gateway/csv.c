@@ -113,3 +113,21 @@ int csv_read(struct csv_reader *rd, char err[128])
 	rd->nf = nf;
 	return 1;
 }
+
+void csv_write_field(FILE *f, const char *s, char sep)
+{
+	const char special[] = {sep, '"', '\r', '\n', '\0'};
+	if (!s)
+		s = "";
+	if (strpbrk(s, special) == NULL) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}

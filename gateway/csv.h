@@ -23,4 +23,8 @@ void csv_init(struct csv_reader *rd, FILE *f);
  * (unterminated quote, text after a closing quote, NUL byte, too many fields, record too long). */
 int csv_read(struct csv_reader *rd, char err[128]);
 
+/* Writes one field for a file separated by sep (',' or ';'): as it is, or quoted with '"' doubled
+ * when it holds sep, a quote or a line break (RFC 4180). NULL is an empty field. */
+void csv_write_field(FILE *f, const char *s, char sep);
+
 #endif

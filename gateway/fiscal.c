@@ -154,14 +154,7 @@ static void handle(struct outbox_worker *w, struct worker *f, const struct fisca
 
 static int recover(struct outbox_worker *w)
 {
-	PGresult *r = outbox_query(w, sql_recover, 0, NULL);
-	if (!r)
-		return -1;
-	for (int i = 0; i < PQntuples(r); i++)
-		log_kv(LOG_WARN, "fiscal: a document's claim expired; it is handled again", "external_id", PQgetvalue(r, i, 0),
-		       "state", PQgetvalue(r, i, 1), NULL);
-	PQclear(r);
-	return 0;
+	return outbox_recover(w, sql_recover, "fiscal: a document's claim expired; it is handled again", "external_id", "state");
 }
 
 static void copy(char *dst, size_t n, const PGresult *r, int row, int col)

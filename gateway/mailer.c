@@ -126,14 +126,7 @@ static void process(struct outbox_worker *w, struct mailer *m, const struct rece
  * which a mail can go out twice. */
 static int recover(struct outbox_worker *w)
 {
-	PGresult *r = outbox_query(w, sql_recover, 0, NULL);
-	if (!r)
-		return -1;
-	for (int i = 0; i < PQntuples(r); i++)
-		log_kv(LOG_WARN, "mailer: a receipt's delivery was interrupted; it will be mailed again", "receipt",
-		       PQgetvalue(r, i, 0), "attempts", PQgetvalue(r, i, 1), NULL);
-	PQclear(r);
-	return 0;
+	return outbox_recover(w, sql_recover, "mailer: a receipt's delivery was interrupted; it will be mailed again", "receipt", "attempts");
 }
 
 /* One claim-and-deliver round. Returns the number of receipts claimed, or -1 on a database error. */

@@ -83,18 +83,24 @@ static void sidecars_stop(void)
 	mailer_stop();
 }
 
+/* A function the database runs once at start; 0, or -1 with what failed on stderr. */
+static int startup_call(PGconn *c, const char *sql, int n, const char *const *p, const char *what)
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
+	int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+	if (rc != 0)
+		fprintf(stderr, "gatewayd: cannot set %s: %s", what, PQresultErrorMessage(r));
+	PQclear(r);
+	return rc;
+}
+
 /* Tells the database what this deployment receipts (the booking's fiscal outbox rows follow it). */
 static int configure_fiscal(PGconn *c, const struct config *cfg)
 {
 	char wait[24];
 	snprintf(wait, sizeof wait, "%ld", cfg->fiscal_mail_wait_ms);
 	const char *p[2] = {cfg->fiscal, wait};
-	PGresult *r = PQexecParams(c, "SELECT fiscal_configure($1, $2::bigint)", 2, NULL, p, NULL, NULL, 0);
-	int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
-	if (rc != 0)
-		fprintf(stderr, "gatewayd: cannot set the fiscal mode: %s", PQresultErrorMessage(r));
-	PQclear(r);
-	return rc;
+	return startup_call(c, "SELECT fiscal_configure($1, $2::bigint)", 2, p, "the fiscal mode");
 }
 
 /* The days of the daily fee are GATEWAY_PARTNER_TZ days: the database's tariff changes take effect on
@@ -105,12 +111,7 @@ static int configure_balance(PGconn *c, const struct config *cfg)
 	setenv("TZ", cfg->partner_tz, 1);
 	tzset();
 	const char *p[1] = {cfg->partner_tz};
-	PGresult *r = PQexecParams(c, "SELECT balance_configure($1)", 1, NULL, p, NULL, NULL, 0);
-	int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
-	if (rc != 0)
-		fprintf(stderr, "gatewayd: cannot set the time zone of fee days: %s", PQresultErrorMessage(r));
-	PQclear(r);
-	return rc;
+	return startup_call(c, "SELECT balance_configure($1)", 1, p, "the time zone of fee days");
 }
 
 /* libevent's own warnings join the JSON log. */

@@ -42,6 +42,17 @@ struct outbox {
 	struct outbox_worker *w;
 };
 
+int outbox_recover(struct outbox_worker *w, const char *sql, const char *msg, const char *k0, const char *k1)
+{
+	PGresult *r = outbox_query(w, sql, 0, NULL);
+	if (!r)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++)
+		log_kv(LOG_WARN, msg, k0, PQgetvalue(r, i, 0), k1, PQgetvalue(r, i, 1), NULL);
+	PQclear(r);
+	return 0;
+}
+
 PGresult *outbox_claim(struct outbox_worker *w, const char *sql_claim, int batch, long long lease_ms,
 		       const char *sql_claimed, const char *tz)
 {

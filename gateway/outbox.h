@@ -62,6 +62,9 @@ int outbox_record(struct outbox_worker *w, const char *sql, int n, const char *c
  * claims, if any, expire and are recovered). */
 PGresult *outbox_claim(struct outbox_worker *w, const char *sql_claim, int batch, long long lease_ms,
 		       const char *sql_claimed, const char *tz);
+/* Gives back claims whose lease expired (their worker died or hung): sql returns two text columns
+ * per item given back, logged as a warning `msg` with the keys k0 and k1. 0, or -1 on a database error. */
+int outbox_recover(struct outbox_worker *w, const char *sql, const char *msg, const char *k0, const char *k1);
 bool outbox_stopping(const struct outbox_worker *w);
 int outbox_index(const struct outbox_worker *w);
 /* Monotonic ms after which a transfer still running should be aborted (0 = not shutting down). */

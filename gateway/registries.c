@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csv.h"
 #include "db.h"
 #include "money.h"
 
@@ -37,23 +38,6 @@ int registry_date_valid(const char *s)
 }
 
 /* Writes one CSV field, quoted when it holds a separator, quote or line break. */
-static void csv_field(FILE *f, const char *s)
-{
-	if (!s)
-		s = "";
-	if (strpbrk(s, ",\"\r\n") == NULL) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 char *registry_csv(const PGresult *res, const char *day, size_t *len)
 {
 	char *out = NULL;
@@ -68,13 +52,13 @@ char *registry_csv(const PGresult *res, const char *day, size_t *len)
 		long long amount = 0;
 		db_int64(res, i, 4, &amount);
 		sum += amount;
-		csv_field(f, db_value(res, i, 0));
+		csv_write_field(f, db_value(res, i, 0), ',');
 		fputc(',', f);
-		csv_field(f, db_value(res, i, 1));
+		csv_write_field(f, db_value(res, i, 1), ',');
 		fputc(',', f);
-		csv_field(f, db_value(res, i, 2));
+		csv_write_field(f, db_value(res, i, 2), ',');
 		fputc(',', f);
-		csv_field(f, db_value(res, i, 3));
+		csv_write_field(f, db_value(res, i, 3), ',');
 		fputc(',', f);
 		fputs(money_format(amount, money), f);
 		fputc('\n', f);

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "csv.h"
 #include "db.h"
 #include "html.h"
 #include "ident.h"
@@ -271,21 +272,6 @@ static const char *csv_money(int64_t k, char buf[MONEY_BUFSZ])
 	return buf;
 }
 
-static void csv_field(FILE *f, const char *s)
-{
-	if (!strpbrk(s, ";\"\r\n")) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static void dmy(const char *iso, char out[11])
 {
 	snprintf(out, 11, "%.2s.%.2s.%.4s", iso + 8, iso + 5, iso);
@@ -309,9 +295,9 @@ static void reply_csv(struct statement_ctx *s, const PGresult *p, int n)
 	for (int i = 0; i < n; i++) {
 		struct line l;
 		describe(p, i, &l);
-		csv_field(f, PQgetvalue(p, i, S_LOCAL));
+		csv_write_field(f, PQgetvalue(p, i, S_LOCAL), ';');
 		fputc(';', f);
-		csv_field(f, l.text);
+		csv_write_field(f, l.text, ';');
 		fprintf(f, ";%s;%s;", csv_money(col64(p, i, S_AMOUNT), m1), csv_money(col64(p, i, S_AFTER), m2));
 		if (!PQgetisnull(p, i, S_PID))
 			fputs(PQgetvalue(p, i, S_PNUM), f);
