@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import random
-import re
 import socket
 import sys
 import threading
@@ -28,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 import harness  # noqa: E402
-from harness import Gateway, Postgres, Suite, gatewayd  # noqa: E402,F401
+from harness import partner_creds as creds, Gateway, Postgres, Suite, gatewayd  # noqa: E402,F401
 
 
 class Ctx:
@@ -88,15 +87,6 @@ def ms(seconds):
 
 def contract_of(i):
     return "7%08d" % (i + 1)
-
-
-def creds(out):
-    d = {}
-    for line in out.splitlines():
-        m = re.match(r"^(login|password|hmac_secret):\s+(\S+)$", line)
-        if m:
-            d[m.group(1)] = m.group(2)
-    return d
 
 
 class World:

@@ -233,6 +233,11 @@ def gatewayd(args, db_url=None, env=None, input=None, timeout=60):
     return p.returncode, p.stdout, p.stderr
 
 
+def partner_creds(out):
+    """The credentials `gatewayd partner add/rotate` printed: {"login": …, "password" | "hmac_secret": …}."""
+    return dict(re.findall(r"^(login|password|hmac_secret):\s+(\S+)$", out, re.M))
+
+
 class Suite:
     """Collects test functions and prints TAP."""
 

@@ -23,7 +23,7 @@ import statistics
 import threading
 import time
 
-from harness import Gateway, Postgres, Suite, gatewayd
+from harness import partner_creds as creds, Gateway, Postgres, Suite, gatewayd
 
 suite = Suite()
 test = suite.test
@@ -32,10 +32,6 @@ ADMIN = "abuse-admin-token-0123456789"
 
 class Ctx:
     pass
-
-
-def creds(out):
-    return dict(re.findall(r"^(login|password|hmac_secret):\s+(\S+)$", out, re.M))
 
 
 def add_partner(c, name, protocol, *args):

@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.parse
 
-from harness import ROOT, Gateway, Postgres, Suite, error_of, gatewayd
+from harness import partner_creds as creds, ROOT, Gateway, Postgres, Suite, error_of, gatewayd
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "emulators"))
 import osmp_terminal  # noqa: E402
@@ -37,15 +37,6 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 class Ctx:
     pass
-
-
-def creds(out):
-    d = {}
-    for line in out.splitlines():
-        k, _, v = line.partition(":")
-        if k in ("login", "password", "hmac_secret"):
-            d[k] = v.strip()
-    return d
 
 
 def setup():

@@ -11,7 +11,7 @@ import socket
 import time
 import urllib.parse
 
-from harness import Gateway, Postgres, Suite, error_of, gatewayd
+from harness import partner_creds as creds, Gateway, Postgres, Suite, error_of, gatewayd
 from proxies import HAProxy, Nginx
 
 suite = Suite()
@@ -23,14 +23,6 @@ YK_SECRET = "proxy-test-yookassa-secret-0123456789"
 
 class Ctx:
     pass
-
-
-def creds(out):
-    d = {}
-    for line in out.splitlines():
-        k, _, v = line.partition(":")
-        d[k.strip()] = v.strip()
-    return d
 
 
 def setup():

@@ -16,7 +16,7 @@ import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import ROOT, Gateway, Postgres, Suite, error_of, gatewayd, record_exchange, PSQL
+from harness import partner_creds as creds, ROOT, Gateway, Postgres, Suite, error_of, gatewayd, record_exchange, PSQL
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "emulators"))
 import osmp_terminal  # noqa: E402
@@ -47,15 +47,6 @@ TRANSIENT_SUM = "14.14"   # ... and answer "serialization failure" (retry) to th
 
 class Ctx:
     pass
-
-
-def creds(out):
-    d = {}
-    for line in out.splitlines():
-        m = re.match(r"^(login|password|hmac_secret):\s+(\S+)$", line)
-        if m:
-            d[m.group(1)] = m.group(2)
-    return d
 
 
 def add_partner(c, name, protocol, *args):
