@@ -277,17 +277,10 @@ static void dmy(const char *iso, char out[11])
 	snprintf(out, 11, "%.2s.%.2s.%.4s", iso + 8, iso + 5, iso);
 }
 
-static void reply_csv(struct statement_ctx *s, const PGresult *p, int n)
+/* The whole period as CSV into f; d1, d2 the period's days as dd.mm.yyyy. */
+static void write_csv(FILE *f, const PGresult *p, int n, const char *d1, const char *d2)
 {
-	char *buf = NULL, m1[MONEY_BUFSZ], m2[MONEY_BUFSZ], d1[11], d2[11];
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	if (!f) {
-		http_reply_error(s->r, 503, "unavailable", "out of memory");
-		return;
-	}
-	dmy(s->from, d1);
-	dmy(s->to, d2);
+	char m1[MONEY_BUFSZ], m2[MONEY_BUFSZ];
 	fputs("\xEF\xBB\xBF", f);                 /* the BOM: Excel reads the file as UTF-8 */
 	fprintf(f, "Детализация по договору;%s\r\nПериод;%s — %s\r\nВходящий остаток, руб.;%s\r\n\r\n",
 		PQgetvalue(p, 0, S_CONTRACT), d1, d2, csv_money(col64(p, 0, S_OPENING), m1));
@@ -307,13 +300,6 @@ static void reply_csv(struct statement_ctx *s, const PGresult *p, int n)
 		fputs("\r\n", f);
 	}
 	fprintf(f, "\r\nИсходящий остаток, руб.;%s\r\n", csv_money(col64(p, 0, S_CLOSING), m1));
-	fclose(f);
-	char disp[128];
-	snprintf(disp, sizeof disp, "attachment; filename=\"statement-%s-%s-%s.csv\"", PQgetvalue(p, 0, S_CONTRACT),
-		 s->from, s->to);
-	http_header(s->r, "Content-Disposition", disp);
-	http_reply_raw(s->r, 200, "text/csv; charset=utf-8", buf, len);
-	free(buf);
 }
 
 static const char page_css[] =
@@ -325,17 +311,10 @@ static const char page_css[] =
 	"tr.total td{font-weight:600;border-bottom:none}.neg{color:#b00020}"
 	"@page{size:A4;margin:14mm}@media print{body{background:#fff;padding:0}main{box-shadow:none;padding:0}}";
 
-static void reply_html(struct statement_ctx *s, const PGresult *p, int n)
+/* The whole period as the printable page into f. */
+static void write_html(FILE *f, const PGresult *p, int n, const char *d1, const char *d2)
 {
-	char *buf = NULL, rub[RECEIPT_RUB_BUFSZ], d1[11], d2[11];
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	if (!f) {
-		http_reply_error(s->r, 503, "unavailable", "out of memory");
-		return;
-	}
-	dmy(s->from, d1);
-	dmy(s->to, d2);
+	char rub[RECEIPT_RUB_BUFSZ];
 	fprintf(f, "<!doctype html>\n<html lang=\"ru\">\n<head><meta charset=\"utf-8\"><title>Детализация по договору ");
 	html_escape(f, PQgetvalue(p, 0, S_CONTRACT));
 	fprintf(f, "</title><style>%s</style></head>\n<body><main>\n<h1>Детализация по договору ", page_css);
@@ -361,8 +340,32 @@ static void reply_html(struct statement_ctx *s, const PGresult *p, int n)
 	fprintf(f, "<tr class=\"total\"><td></td><td>Исходящий остаток</td><td></td><td class=\"num\">%s</td></tr>\n",
 		receipt_format_rub(col64(p, 0, S_CLOSING), rub));
 	fputs("</tbody></table>\n</main></body></html>\n", f);
+}
+
+/* The CSV or the printable page of the whole period, written into memory, then answered. */
+static void reply_document(struct statement_ctx *s, const PGresult *p, int n)
+{
+	char *buf = NULL, d1[11], d2[11];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f) {
+		http_reply_error(s->r, 503, "unavailable", "out of memory");
+		return;
+	}
+	dmy(s->from, d1);
+	dmy(s->to, d2);
+	if (s->fmt == F_CSV)
+		write_csv(f, p, n, d1, d2);
+	else
+		write_html(f, p, n, d1, d2);
 	fclose(f);
-	http_reply_raw(s->r, 200, "text/html; charset=utf-8", buf, len);
+	if (s->fmt == F_CSV) {
+		char disp[128];
+		snprintf(disp, sizeof disp, "attachment; filename=\"statement-%s-%s-%s.csv\"",
+			 PQgetvalue(p, 0, S_CONTRACT), s->from, s->to);
+		http_header(s->r, "Content-Disposition", disp);
+	}
+	http_reply_raw(s->r, 200, s->fmt == F_CSV ? "text/csv; charset=utf-8" : "text/html; charset=utf-8", buf, len);
 	free(buf);
 }
 
@@ -391,10 +394,8 @@ static void on_statement(const struct db_result *res, void *arg)
 	else if (more)
 		http_reply_error(r, 422, "statement_too_long",
 				 "more than %d lines in the period: choose a shorter one, or page through the JSON", FULL_MAX);
-	else if (s->fmt == F_CSV)
-		reply_csv(s, p, n);
 	else
-		reply_html(s, p, n);
+		reply_document(s, p, n);
 	free(s);
 }
 
