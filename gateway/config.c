@@ -86,6 +86,15 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_PENDING_EXPIRE", "3600", false, "seconds after which an unpaid web payment is canceled (1–604800; the bank's page lives as long)"},
 	{"GATEWAY_JANITOR_INTERVAL", "30", false, "seconds between janitor runs on this gateway (0: no janitor here)"},
 	{"GATEWAY_PARTNER_TZ", "Europe/Moscow", false, "time zone of partner registry days and of terminals' local times (`txn_date`, `PAY_DATE`); also the days of the daily fee"},
+	{"GATEWAY_EVENTS", "on", false, "`on`: every payment, refund, fee, charge, adjustment, account status and receipt change writes an event (the feed `GET /v1/internal/events`, the webhooks); `off`: none"},
+	{"GATEWAY_EVENTS_KEEP_DAYS", "7", false, "days events stay readable in the feed (1–3650; at least the webhooks' give-up time)"},
+	{"GATEWAY_WEBHOOK_URLS", "", false, "webhook endpoints (http:// or https://, comma separated, up to 16; no credentials in them: they are stored and shown); every event is POSTed to each, in order"},
+	{"GATEWAY_WEBHOOK_SECRET", "", true, "signs the webhooks (`X-Signature: t=…,v1=HMAC-SHA256(secret, \"t.body\")`); at least 16 characters; required with GATEWAY_WEBHOOK_URLS"},
+	{"GATEWAY_WEBHOOK_SECRETS", "", true, "per-endpoint secrets, comma separated in the order of GATEWAY_WEBHOOK_URLS; an empty entry takes GATEWAY_WEBHOOK_SECRET"},
+	{"GATEWAY_WEBHOOK_WORKERS", "1", false, "webhook delivery threads of this gateway (0–8; 0: this gateway delivers none); one endpoint is served by one thread of one gateway at a time"},
+	{"GATEWAY_WEBHOOK_TIMEOUT_MS", "10000", false, "one delivery, from connect to the whole answer (100–120000); later counts as failed and is repeated"},
+	{"GATEWAY_WEBHOOK_GIVE_UP_AFTER", "259200", false, "seconds (from the event) a failing delivery is retried before the event is given up and listed in the failures (60–2592000; 3 days)"},
+	{"GATEWAY_WEBHOOK_RETRY_MAX_MS", "600000", false, "longest pause between two attempts (1000–86400000); the pause doubles from 1 s, jittered"},
 	{"GATEWAY_SUSPEND_BELOW", "0", false, "kopecks: the charge run (`gatewayd charge`) suspends an active account whose balance falls below this, and a top-up back to it returns the account; empty: never suspend"},
 };
 const size_t config_nvars = sizeof config_vars / sizeof config_vars[0];
@@ -154,6 +163,7 @@ int config_parse_listen(const char *s, char *host, size_t hostsz, uint16_t *port
 void config_free(struct config *c)
 {
 	config_free_fiscal(c);
+	config_free_events(c);
 	free(c->database_url);
 	free(c->migrate_database_url);
 	free(c->service_role);
@@ -528,7 +538,7 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 		config_fail(err, "GATEWAY_MAX_BODY=%.40s: expected a size like 65536, 64k or 1m (at most 16m)", mb);
 		goto fail;
 	}
-	if (config_load_fiscal(c, err) != 0)
+	if (config_load_fiscal(c, err) != 0 || config_load_events(c, err) != 0)
 		goto fail;
 	return 0;
 fail:

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #define CONFIG_ERRSZ 256
+#define WEBHOOK_MAX 16           /* endpoints in GATEWAY_WEBHOOK_URLS */
 
 struct proxy_nets;
 
@@ -87,6 +88,16 @@ struct config {
 	char *fiscal_payment_method;  /* GATEWAY_FISCAL_PAYMENT_METHOD: advance | full_prepayment | prepayment */
 	long fiscal_mail_wait_ms; /* GATEWAY_FISCAL_MAIL_WAIT_MS: how long a receipt mail waits for the fiscal data */
 	int fiscal_workers;       /* GATEWAY_FISCAL_WORKERS: fiscal outbox threads of this gateway */
+	/* events for the billing and the personal cabinet, and their webhooks (config_events.c) */
+	bool events;              /* GATEWAY_EVENTS=on|off: money and status changes write events */
+	int events_keep_days;     /* GATEWAY_EVENTS_KEEP_DAYS */
+	int webhook_n;            /* endpoints in GATEWAY_WEBHOOK_URLS */
+	char *webhook_url[WEBHOOK_MAX];
+	char *webhook_secret[WEBHOOK_MAX];  /* its GATEWAY_WEBHOOK_SECRETS entry, else GATEWAY_WEBHOOK_SECRET */
+	int webhook_workers;      /* GATEWAY_WEBHOOK_WORKERS: delivery threads of this gateway */
+	int webhook_timeout_ms;   /* GATEWAY_WEBHOOK_TIMEOUT_MS: one delivery, connect to the whole answer */
+	long webhook_give_up_s;   /* GATEWAY_WEBHOOK_GIVE_UP_AFTER: seconds an event is retried before it is given up */
+	int webhook_retry_max_ms; /* GATEWAY_WEBHOOK_RETRY_MAX_MS: longest pause between attempts */
 };
 
 /* One row of the configuration reference: every variable the service reads. */
@@ -107,6 +118,8 @@ char *config_getvar(const char *name, bool secret, const char *def, char err[CON
 int config_int_var(const char *name, long min, long max, long def, long *out, char err[CONFIG_ERRSZ]);
 int config_load_fiscal(struct config *c, char err[CONFIG_ERRSZ]);
 void config_free_fiscal(struct config *c);
+int config_load_events(struct config *c, char err[CONFIG_ERRSZ]);
+void config_free_events(struct config *c);
 /* The fiscal item's text for a contract (GATEWAY_FISCAL_ITEM with %s replaced) into out: 0, or -1
  * when it is longer than FISCAL_ITEM_MAX characters (tag 1030) or does not fit. */
 #define FISCAL_ITEM_MAX 128

@@ -188,6 +188,12 @@ void jw_str(struct jsonw *w, const char *key, const char *val)
 		put(w, "null", 4);
 }
 
+void jw_raw(struct jsonw *w, const char *key, const char *json)
+{
+	member(w, key);
+	put(w, json, strlen(json));
+}
+
 void jw_int(struct jsonw *w, const char *key, long long val)
 {
 	member(w, key);

@@ -33,6 +33,8 @@ void jw_str(struct jsonw *w, const char *key, const char *val);
 void jw_int(struct jsonw *w, const char *key, long long val);
 void jw_bool(struct jsonw *w, const char *key, bool val);
 void jw_null(struct jsonw *w, const char *key);
+/* A value that is JSON text already (the database's json_build_object), written as it is. */
+void jw_raw(struct jsonw *w, const char *key, const char *json);
 /* The document (NUL-terminated) and its length, or NULL when it failed. Valid until jw_free. */
 const char *jw_text(const struct jsonw *w, size_t *len);
 void jw_free(struct jsonw *w);

@@ -13,6 +13,7 @@
 #include "charge_cli.h"
 #include "fiscal.h"
 #include "version.h"
+#include "webhooks.h"
 #include "import.h"
 #include "log.h"
 #include "mailer.h"
@@ -72,7 +73,7 @@ static int check_database(const struct config *cfg)
 /* The outbox workers beside the HTTP loops: receipt mail and fiscal documents. */
 static int sidecars_start(const struct config *cfg)
 {
-	if (mailer_start(cfg) != 0)
+	if (mailer_start(cfg) != 0 || webhooks_start(cfg) != 0)
 		return -1;
 	return fiscal_start(cfg, cashbox_find(cfg->fiscal));
 }
@@ -80,6 +81,7 @@ static int sidecars_start(const struct config *cfg)
 static void sidecars_stop(void)
 {
 	fiscal_stop();
+	webhooks_stop();
 	mailer_stop();
 }
 
@@ -114,6 +116,24 @@ static int configure_balance(PGconn *c, const struct config *cfg)
 	return startup_call(c, "SELECT balance_configure($1)", 1, p, "the time zone of fee days");
 }
 
+/* Whether changes write events (and how long they are kept), and the webhook endpoints this gateway
+ * delivers to: known to the database before the first delivery. */
+static int configure_events(PGconn *c, const struct config *cfg)
+{
+	char keep[16];
+	snprintf(keep, sizeof keep, "%d", cfg->events_keep_days);
+	const char *p[2] = {cfg->events ? "true" : "false", keep};
+	if (startup_call(c, "SELECT events_configure($1::boolean, $2::int)", 2, p, "the events") != 0)
+		return -1;
+	if (!cfg->webhook_n)
+		return 0;
+	char *urls = webhooks_url_array(cfg);
+	const char *u[1] = {urls};
+	int rc = urls ? startup_call(c, "SELECT webhook_register($1::text[])", 1, u, "the webhook endpoints") : -1;
+	free(urls);
+	return rc;
+}
+
 /* libevent's own warnings join the JSON log. */
 static void on_event_log(int severity, const char *msg)
 {
@@ -135,6 +155,8 @@ static int serve(const struct config *cfg)
 	int fc = c ? configure_fiscal(c, cfg) : -1;
 	if (fc == 0)
 		fc = configure_balance(c, cfg);
+	if (fc == 0)
+		fc = configure_events(c, cfg);
 	PQfinish(c);
 	if (fc != 0) {
 		free(table);

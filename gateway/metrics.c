@@ -115,6 +115,21 @@ static const struct {
 					"age of the oldest fiscal document not yet done (0: none)", NULL},
 	[M_FISCAL_OVERDUE] = {"gateway_fiscal_documents_overdue", "gauge",
 			      "fiscal documents still waiting for their result after 32 days (lost at the cashbox: an alarm)", NULL},
+#define HOOK(id, result) [id] = {"gateway_webhook_deliveries_total", "counter", \
+	"webhook delivery attempts by result (http_error: an answer other than 2xx; timeout: no whole answer in " \
+	"GATEWAY_WEBHOOK_TIMEOUT_MS; network: no connection; gave_up: an event failing past GATEWAY_WEBHOOK_GIVE_UP_AFTER)", \
+	"result=\"" result "\""}
+	HOOK(M_WEBHOOK_OK, "ok"),
+	HOOK(M_WEBHOOK_HTTP_ERROR, "http_error"),
+	HOOK(M_WEBHOOK_TIMEOUT, "timeout"),
+	HOOK(M_WEBHOOK_NETWORK, "network"),
+	HOOK(M_WEBHOOK_GAVE_UP, "gave_up"),
+#undef HOOK
+	[M_WEBHOOK_LAG] = {"gateway_webhook_lag_seconds", "gauge",
+			   "age of the oldest event not yet delivered to some endpoint of this gateway (0: all delivered)", NULL},
+	[M_WEBHOOK_FAILING] = {"gateway_webhook_endpoints_failing", "gauge",
+			       "endpoints of this gateway whose next event has failed at least once (as of the last look)", NULL},
+	[M_EVENTS_PRUNED] = {"gateway_events_pruned_total", "counter", "events dropped after GATEWAY_EVENTS_KEEP_DAYS", NULL},
 	[M_REFUNDED_KOPECKS] = {"gateway_refunded_kopecks_total", "counter", "money refunded and booked, in kopecks", NULL},
 };
 

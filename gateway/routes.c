@@ -19,6 +19,7 @@
 #include "routes_common.h"
 #include "registry.h"
 #include "routes_balance.h"
+#include "routes_events.h"
 #include "routes_fiscal.h"
 #include "routes_receipts.h"
 #include "routes_refunds.h"
@@ -182,6 +183,10 @@ static const struct route core_routes[] = {
 	{"GET", "/v1/internal/accounts/{contract}/statement", h_statement, NULL},
 	{"GET", "/v1/internal/fiscal-documents", h_fiscal_documents, NULL},
 	{"POST", "/v1/internal/fiscal-documents/{id}/resend", h_fiscal_resend, NULL},
+	{"GET", "/v1/internal/events", h_events, NULL},
+	{"GET", "/v1/internal/webhooks", h_webhooks, NULL},
+	{"GET", "/v1/internal/webhooks/failures", h_webhook_failures, NULL},
+	{"POST", "/v1/internal/webhooks/{id}/replay", h_webhook_replay, NULL},
 };
 
 struct route *routes_build(const char *enabled, size_t *nroutes, const struct adapter ***active, size_t *nactive,

@@ -60,12 +60,6 @@ static struct db_stmt q_statement = {
 enum { S_CONTRACT, S_HOLDER, S_OPENING, S_CLOSING, S_ID, S_AT, S_LOCAL, S_KIND, S_AMOUNT, S_AFTER, S_NOTE, S_FEE_DAY,
        S_PID, S_PNUM, S_METHOD, S_CHANNEL, S_RNUM, S_TOKEN };
 
-static void unavailable(struct req *r)
-{
-	http_header(r, "Retry-After", "1");
-	http_reply_error(r, 503, "database_unavailable", "the database is not reachable; retry later");
-}
-
 /* ---- POST /v1/internal/charges -------------------------------------------------------------- */
 
 struct charge_ctx {
@@ -79,7 +73,7 @@ static void on_charge(const struct db_result *res, void *arg)
 	struct charge_ctx *c = arg;
 	struct req *r = c->r;
 	if (res->status != DB_OK || PQntuples(res->res) != 1) {
-		unavailable(r);
+		reply_db_unavailable(r);
 		free(c);
 		return;
 	}
@@ -374,7 +368,7 @@ static void on_statement(const struct db_result *res, void *arg)
 	struct statement_ctx *s = arg;
 	struct req *r = s->r;
 	if (res->status != DB_OK) {
-		unavailable(r);
+		reply_db_unavailable(r);
 		free(s);
 		return;
 	}

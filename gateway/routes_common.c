@@ -37,3 +37,9 @@ void reply_payment_answer(struct req *r, const struct payment_answer *a)
 	}
 	http_reply_json(r, a->status, json_incref(a->body));
 }
+
+void reply_db_unavailable(struct req *r)
+{
+	http_header(r, "Retry-After", "1");
+	http_reply_error(r, 503, "database_unavailable", "the database is not reachable; retry later");
+}

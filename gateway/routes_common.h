@@ -13,6 +13,8 @@ struct payment_answer;
 /* For internal-API handlers: checks the bearer token (GATEWAY_ADMIN_TOKEN) in constant time. Answers
  * 401/403 and returns false when it does not match. */
 bool require_admin(struct req *r);
+/* 503 database_unavailable with Retry-After: the database did not answer (retry later). */
+void reply_db_unavailable(struct req *r);
 
 /* Answers a verdict of the payments or refunds service: its status and body, with
  * Idempotent-Replayed and Retry-After when it says so; the access-log line names the payment. */

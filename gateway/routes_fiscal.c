@@ -32,17 +32,11 @@ static struct db_stmt q_docs = {
 	1, 0};
 static struct db_stmt q_resend = {"fiscal_resend", "SELECT fiscal_resend($1::bigint)", 1, 0};
 
-static void unavailable(struct req *r)
-{
-	http_header(r, "Retry-After", "1");
-	http_reply_error(r, 503, "database_unavailable", "the database is not reachable; retry later");
-}
-
 static void on_hint(const struct db_result *res, void *arg)
 {
 	struct req *r = arg;
 	if (res->status != DB_OK || PQntuples(res->res) != 1) {
-		unavailable(r);
+		reply_db_unavailable(r);
 		return;
 	}
 	bool known = strcmp(PQgetvalue(res->res, 0, 0), "t") == 0;
@@ -82,7 +76,7 @@ static void on_docs(const struct db_result *res, void *arg)
 {
 	struct req *r = arg;
 	if (res->status != DB_OK || PQntuples(res->res) != 1) {
-		unavailable(r);
+		reply_db_unavailable(r);
 		return;
 	}
 	if (strcmp(PQgetvalue(res->res, 0, 1), "t") != 0) {
@@ -91,7 +85,7 @@ static void on_docs(const struct db_result *res, void *arg)
 	}
 	json_t *docs = json_loads(PQgetvalue(res->res, 0, 0), 0, NULL);
 	if (!docs) {
-		unavailable(r);
+		reply_db_unavailable(r);
 		return;
 	}
 	http_reply_json(r, 200, json_pack("{s:o}", "documents", docs));
@@ -118,7 +112,7 @@ static void on_resend(const struct db_result *res, void *arg)
 {
 	struct req *r = arg;
 	if (res->status != DB_OK || PQntuples(res->res) != 1) {
-		unavailable(r);
+		reply_db_unavailable(r);
 		return;
 	}
 	const char *v = PQgetvalue(res->res, 0, 0);
