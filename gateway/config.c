@@ -93,7 +93,7 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_WEBHOOK_SECRETS", "", true, "per-endpoint secrets, comma separated in the order of GATEWAY_WEBHOOK_URLS; an empty entry takes GATEWAY_WEBHOOK_SECRET"},
 	{"GATEWAY_WEBHOOK_WORKERS", "1", false, "webhook delivery threads of this gateway (0–8; 0: this gateway delivers none); one endpoint is served by one thread of one gateway at a time"},
 	{"GATEWAY_WEBHOOK_TIMEOUT_MS", "10000", false, "one delivery, from connect to the whole answer (100–120000); later counts as failed and is repeated"},
-	{"GATEWAY_WEBHOOK_GIVE_UP_AFTER", "259200", false, "seconds (from the event) a failing delivery is retried before the event is given up and listed in the failures (60–2592000; 3 days)"},
+	{"GATEWAY_WEBHOOK_GIVE_UP_AFTER", "259200", false, "seconds (from the event) a failing delivery is retried before the event is given up and listed in the failures (1–2592000; 3 days)"},
 	{"GATEWAY_WEBHOOK_RETRY_MAX_MS", "600000", false, "longest pause between two attempts (1000–86400000); the pause doubles from 1 s, jittered"},
 	{"GATEWAY_SUSPEND_BELOW", "0", false, "kopecks: the charge run (`gatewayd charge`) suspends an active account whose balance falls below this, and a top-up back to it returns the account; empty: never suspend"},
 };

@@ -69,7 +69,7 @@ int config_load_events(struct config *c, char err[CONFIG_ERRSZ])
 	if (config_int_var("GATEWAY_WEBHOOK_TIMEOUT_MS", 100, 120000, 10000, &v, err) != 0)
 		return -1;
 	c->webhook_timeout_ms = (int)v;
-	if (config_int_var("GATEWAY_WEBHOOK_GIVE_UP_AFTER", 60, 2592000, 259200, &v, err) != 0)
+	if (config_int_var("GATEWAY_WEBHOOK_GIVE_UP_AFTER", 1, 2592000, 259200, &v, err) != 0)
 		return -1;
 	c->webhook_give_up_s = v;
 	if (config_int_var("GATEWAY_WEBHOOK_RETRY_MAX_MS", 1000, 86400000, 600000, &v, err) != 0)

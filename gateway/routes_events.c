@@ -28,7 +28,7 @@ static struct db_stmt q_endpoints = {
 	"webhook_endpoints",
 	"SELECT coalesce(json_agg(json_build_object("
 	" 'id', w.id, 'url', w.url, 'cursor', w.cursor_tick || '-' || w.cursor_id,"
-	" 'delivering', w.lease_until > now(), 'next_attempt_at', " TS("w.next_attempt_at") ","
+	" 'delivering', coalesce(w.lease_until > now(), false), 'next_attempt_at', " TS("w.next_attempt_at") ","
 	" 'attempts', w.attempts, 'failing_event_id', w.failing_event_id, 'failing_since', " TS("w.failing_since") ","
 	" 'last_status', w.last_status, 'last_error', w.last_error, 'last_attempt_at', " TS("w.last_attempt_at") ","
 	" 'last_delivered_at', " TS("w.last_delivered_at") ", 'delivered', w.delivered, 'given_up', w.given_up,"

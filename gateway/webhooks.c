@@ -422,8 +422,9 @@ static void *open_(struct outbox_worker *w, const struct config *cfg)
 		return NULL;
 	}
 	k->cfg = cfg;
-	/* a POST is only started with its whole timeout (and a margin) left on the lease */
-	k->lease_ms = 4LL * cfg->webhook_timeout_ms + 30000;
+	/* a POST is only started with its whole timeout (and a margin) left on the lease, which is renewed
+	 * as it runs low; short, so an endpoint whose gateway was killed waits little for another one */
+	k->lease_ms = 2LL * cfg->webhook_timeout_ms + 8000;
 	return k;
 }
 

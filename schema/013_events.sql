@@ -72,6 +72,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 COMMENT ON FUNCTION kopecks_text(bigint) IS 'Kopecks as the API writes money: "1234.50", "-0.07".';
 
+CREATE FUNCTION event_time(p timestamptz) RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT to_char(p AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
+COMMENT ON FUNCTION event_time(timestamptz) IS 'A moment as events write it: UTC, microseconds, "Z" (whatever the session''s TimeZone).';
+
 CREATE FUNCTION events_enabled() RETURNS boolean
 LANGUAGE sql STABLE AS $$ SELECT enabled FROM event_settings $$;
 
@@ -137,7 +141,7 @@ BEGIN
         VALUES ('payment.succeeded', v_ledger,
                 event_money(v_contract, p_amount, o_balance_after) || jsonb_build_object(
                     'payment_id', p_payment_id, 'payment_number', v_pay.number, 'receipt_number', o_receipt_number,
-                    'channel', v_pay.channel, 'method', v_pay.method, 'paid_at', v_pay.paid_at));
+                    'channel', v_pay.channel, 'method', v_pay.method, 'paid_at', event_time(coalesce(v_pay.paid_at, now()))));
     END IF;
 END;
 $$;
@@ -167,7 +171,7 @@ BEGIN
         v_extra := jsonb_build_object('kind', 'charge', 'charge_id', NEW.charge_id, 'description', NEW.note);
     ELSE
         v_type := 'account.adjusted';
-        v_extra := jsonb_build_object('reason', NEW.note, 'effective_at', coalesce(NEW.effective_at, NEW.created_at));
+        v_extra := jsonb_build_object('reason', NEW.note, 'effective_at', event_time(coalesce(NEW.effective_at, NEW.created_at)));
     END IF;
     INSERT INTO events (type, ledger_id, payload)
     VALUES (v_type, NEW.id, event_money(v_contract, NEW.amount, NEW.balance_after) || coalesce(v_extra, '{}'));
@@ -195,8 +199,11 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER account_status_event
+-- Deferred to the commit: the status follows, in the feed, the change that caused it (the charge run
+-- updates the balance and the status before it writes the fee's ledger row).
+CREATE CONSTRAINT TRIGGER account_status_event
     AFTER INSERT ON account_status_changes
+    DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION account_status_event();
 
 -- A receipt mail sent (again, for the follow-up with the fiscal data) or given up.
@@ -341,7 +348,7 @@ BEGIN
             tick := a.id;
             event_id := r.id;
             body := json_build_object('id', r.id, 'type', r.type,
-                                      'created_at', to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                                      'created_at', event_time(r.created_at),
                                       'cursor', a.id || '-' || r.id, 'data', r.payload)::text;
             RETURN NEXT;
             v_n := v_n + 1;
@@ -540,5 +547,6 @@ $$;
 SELECT gateway_definer(f.oid::regprocedure)
   FROM pg_proc f
  WHERE f.pronamespace = 'public'::regnamespace
-   AND f.proname IN ('events_configure', 'event_tick', 'events_page', 'events_prune', 'webhook_register',
+   AND f.proname IN ('ledger_event', 'account_status_event', 'receipt_event', 'fiscal_event',
+                     'events_configure', 'event_tick', 'events_page', 'events_prune', 'webhook_register',
                      'webhook_claim', 'webhook_progress', 'webhook_failed', 'webhook_replay');

@@ -12,6 +12,9 @@ count):
   (f) (a) and (b) again with 10x accounts and a 10x larger ledger; the gateway's cost growth is its
       change divided by the database's own change in the same run (pgbench, same SQL)
   (g) receipt mails/s from the outbox to a local SMTP sink (not a target, a figure)
+  (h) partner bookings with fiscal documents vs fiscalisation off; (i)/(j) the daily fee run
+  (k) partner bookings with events and one webhook endpoint delivering meanwhile vs GATEWAY_EVENTS=off,
+      and (l) webhook deliveries/s draining the backlog to a local HTTP endpoint
 Every comparison runs the gateway and its baseline in turns, BENCH_ROUNDS times: on a shared machine a
 neighbour's burst then hurts one round of each side, not one side of the comparison; the table shows
 medians (ratios: the median of the per-round ratios).
@@ -315,6 +318,10 @@ def main():
         log("(h) partner JSON bookings with fiscal documents to the ATOL emulator vs fiscalisation off ...")
         results["fiscal_on"], results["fiscal_off"], results["fiscal_ratio"] = fiscal_bookings(pg, reqs)
 
+        log("(k) partner JSON bookings with events and a webhook endpoint vs events off ...")
+        results["events_on"], results["events_off"], results["events_ratio"], results["webhooks"] = \
+            events_bench(pg, reqs)
+
         log("(f) 10x accounts and history ...")
         load(pg, ACC_FIRST + BASE_ACCOUNTS, BASE_ACCOUNTS * 9, BASE_HISTORY * 9, "h10")
         measure("x10", BASE_ACCOUNTS * 10)
@@ -383,6 +390,74 @@ def fiscal_bookings(pg, reqs):
         atol.stop()
         import shutil
         shutil.rmtree(d, ignore_errors=True)
+
+
+def events_bench(pg, reqs):
+    """(k) What events cost the booking path: the same partner JSON bookings through a gateway with
+    events on and one webhook endpoint (a bare evhttp server answering 200) delivered meanwhile by one
+    worker, and through one with GATEWAY_EVENTS=off, in alternating rounds. (l) Then a gateway with no
+    load drains the webhook backlog the rounds left: deliveries/s, one endpoint, one worker."""
+    rc, out, err = gatewayd(["partner", "add", "benchevents", "--protocol", "json", "--max", "15000.00"], pg.url)
+    assert rc == 0, err
+    secret = re.search(r"hmac_secret:\s+(\S+)", out).group(1)
+    hport = free_port()
+    sink = subprocess.Popen([os.path.join(BUILD, "bench-hello"), str(hport)])
+    hooks = dict(GATEWAY_EVENTS="on", GATEWAY_WEBHOOK_URLS="http://127.0.0.1:%d/events" % hport,
+                 GATEWAY_WEBHOOK_SECRET="bench-webhook-secret-0123456789", GATEWAY_WEBHOOK_WORKERS="1")
+    per_thread = int(max(10000, 3 * 3000 * ROUND_SECONDS) / 2) + 1
+    admin = "bench-admin-token-0123456789abcdef"
+
+    def start(env):
+        return Gateway(pg.url, GATEWAY_THREADS="2", GATEWAY_DB_POOL=str(DB_CONNS // 2), GATEWAY_MAIL_WORKERS="0",
+                       GATEWAY_ADMIN_TOKEN=admin, **env).start()
+
+    def run(tag, env):
+        partner_requests(reqs + "-" + tag, secret, tag, ACC_FIRST, BASE_ACCOUNTS, per_thread)
+        g = start(env)
+        try:
+            return booking_wrk("http://127.0.0.1:%d" % g.port, "partner_pay.lua", "/v1/partner/payments",
+                               {"PARTNER_LOGIN": "benchevents", "PARTNER_REQS": reqs + "-" + tag})
+        finally:
+            g.stop()
+            for t in range(2):
+                os.unlink("%s-%s.%d" % (reqs, tag, t))
+
+    def delivered(g):
+        st, h, body = g.request("GET", "/metrics")
+        m = re.search(r'^gateway_webhook_deliveries_total\{result="ok"\} (\S+)$', body.decode(), re.M)
+        return int(float(m.group(1))) if m else 0
+
+    def endpoint(g):
+        st, h, d = g.json("GET", "/v1/internal/webhooks", headers={"Authorization": "Bearer " + admin})
+        return d["endpoints"][0]
+    try:
+        on, off = [], []
+        for i in range(ROUNDS):
+            on.append(run("eon%d" % i, hooks))
+            off.append(run("eoff%d" % i, {"GATEWAY_EVENTS": "off"}))
+        events = int(pg.psql("SELECT count(*) FROM events"))
+        # (l) the backlog: every event since the endpoint was registered, less what the rounds delivered
+        g = start(hooks)
+        try:
+            t0, n0 = time.time(), delivered(g)
+            backlog_start = endpoint(g)["lag_seconds"]
+            while time.time() - t0 < max(30, SECONDS * 3) and endpoint(g)["lag_seconds"] > 0:
+                time.sleep(0.5)
+            seconds, n = time.time() - t0, delivered(g) - n0
+            ep = endpoint(g)
+        finally:
+            g.stop()
+        ratios = [a["rps"] / b["rps"] if b["rps"] else 0.0 for a, b in zip(on, off)]
+        mid = sorted(on, key=lambda h: h["rps"])[len(on) // 2]
+        h = dict(mid, errors=sum(x["errors"] for x in on + off), rounds=[round(x["rps"]) for x in on],
+                 base_rounds=[round(x["rps"]) for x in off], ratios=ratios, events=events)
+        hooks_ = {"delivered": n, "seconds": seconds, "rate": n / seconds if seconds else 0.0,
+                  "drained": ep["lag_seconds"] == 0, "backlog_age": backlog_start, "total": ep["delivered"],
+                  "errors": ep["given_up"]}
+        return h, statistics.median(x["rps"] for x in off), statistics.median(ratios), hooks_
+    finally:
+        sink.terminate()
+        sink.wait()
 
 
 def fee_bench(pg, reqs, accounts=1000000):
@@ -506,6 +581,15 @@ def report(r):
         " written, %d fiscalised by the end, %d at the cashbox)" % (rounds("fiscal_on"), f["docs"], f["done"],
                                                                     f["at_cashbox"]),
         "%.0f" % f["rps"], "%.0f" % r["fiscal_off"], "%.2f" % fr, ">= 0.90", fr >= 0.9)
+    er = r["events_ratio"]
+    row("(k) partner JSON bookings/s with events and one webhook endpoint delivering vs GATEWAY_EVENTS=off (%s; "
+        "%d events written)" % (rounds("events_on"), r["events_on"]["events"]),
+        "%.0f" % r["events_on"]["rps"], "%.0f" % r["events_off"], "%.2f" % er, ">= 0.90", er >= 0.9)
+    w = r["webhooks"]
+    row("(l) webhook deliveries/s, one endpoint (a local evhttp server), one worker, draining the rounds' backlog "
+        "(%d delivered in %.0f s, the oldest waiting %d s at the start; %s)"
+        % (w["delivered"], w["seconds"], w["backlog_age"], "all delivered" if w["drained"] else "still draining"),
+        "%.0f" % w["rate"], "", "", "(figure)", w["delivered"] > 0)
     fr_ = r["fee_run"]
     row("(i) the daily fee run (`gatewayd charge`) over %d accounts, seconds (gateway: --jobs 1, the default; "
         "baseline column: --jobs 2)" % fr_["accounts"], "%.1f" % fr_["seconds"], "%.1f" % fr_["seconds2"], "",

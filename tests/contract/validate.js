@@ -40,6 +40,13 @@ for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
     if (!line.trim()) continue;
     const r = JSON.parse(line);
     records++;
+    if (r.webhook) {
+      // a webhook the gateway sent: its body against the spec's webhooks section
+      const key = 'webhook ' + r.webhook;
+      if (!groups.has(key)) groups.set(key, { webhook: r.webhook, recs: [] });
+      groups.get(key).recs.push(r);
+      continue;
+    }
     let p = r.path;
     try { p = decodeURI(p); } catch (e) { /* keep raw */ }
     const m = templates.find((x) => x.re.test(r.path) || x.re.test(p));
@@ -61,7 +68,11 @@ for (const [key, g] of [...groups.entries()].sort()) {
   const problems = [];
   let responses = null;
   let where = null;
-  if (!g.tpl) {
+  if (g.webhook) {
+    const hook = (spec.webhooks || {})[g.webhook];
+    if (!hook || !hook.post) problems.push('webhook not in the spec');
+    else where = 'openapi#/webhooks/' + esc(g.webhook) + '/post/requestBody/content/application~1json/schema';
+  } else if (!g.tpl) {
     // no route: the body must still be the error envelope
     where = 'openapi#/components/schemas/Error';
   } else {
@@ -109,7 +120,7 @@ for (const [key, g] of [...groups.entries()].sort()) {
     console.log('ok ' + n + ' - ' + key + ' (' + g.recs.length + ' responses)');
   }
 }
-console.log('# ' + records + ' responses checked');
+console.log('# ' + records + ' responses and webhooks checked');
 if (records === 0) { console.log('not ok ' + (++n) + ' - no responses were recorded'); bad++; }
 console.log('1..' + n);
 process.exit(bad ? 1 : 0);

@@ -51,6 +51,19 @@ def record_exchange(method, path, status, headers, body):
         pass
 
 
+def record_webhook(name, body):
+    """A webhook the gateway sent (a body a test's receiver got): validate.js checks it against the
+    spec's `webhooks: {name}` request body."""
+    try:
+        os.makedirs(CONTRACT_DIR, exist_ok=True)
+        rec = {"webhook": name, "body": body, "suite": os.path.basename(sys.argv[0])}
+        name = "%s-%d.jsonl" % (os.path.splitext(rec["suite"])[0], os.getpid())
+        with open(os.path.join(CONTRACT_DIR, name), "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    except OSError:
+        pass
+
+
 SECRETS_LIST = os.path.join(BUILD, "test-logs", "secrets.list")
 
 
