@@ -336,6 +336,31 @@ def main():
         pg.destroy()
 
 
+def partner_round(pg, reqs, login, secret, tag, env):
+    """One round of partner JSON bookings (signed beforehand) through a gateway started with env."""
+    per_thread = int(max(10000, 3 * 3000 * ROUND_SECONDS) / 2) + 1
+    partner_requests(reqs + "-" + tag, secret, tag, ACC_FIRST, BASE_ACCOUNTS, per_thread)
+    g = Gateway(pg.url, GATEWAY_THREADS="2", GATEWAY_DB_POOL=str(DB_CONNS // 2), GATEWAY_MAIL_WORKERS="0",
+                **env).start()
+    try:
+        return booking_wrk("http://127.0.0.1:%d" % g.port, "partner_pay.lua", "/v1/partner/payments",
+                           {"PARTNER_LOGIN": login, "PARTNER_REQS": reqs + "-" + tag})
+    finally:
+        g.stop()
+        for t in range(2):
+            os.unlink("%s-%s.%d" % (reqs, tag, t))
+
+
+def compared(on, off, **extra):
+    """Alternating rounds summed up: the median round of `on` (with its rounds, the baseline's and the
+    per-round ratios), the baseline's median and the median ratio."""
+    ratios = [a["rps"] / b["rps"] if b["rps"] else 0.0 for a, b in zip(on, off)]
+    mid = sorted(on, key=lambda h: h["rps"])[len(on) // 2]
+    h = dict(mid, errors=sum(x["errors"] for x in on + off), rounds=[round(x["rps"]) for x in on],
+             base_rounds=[round(x["rps"]) for x in off], ratios=ratios, **extra)
+    return h, statistics.median(x["rps"] for x in off), statistics.median(ratios)
+
+
 def fiscal_bookings(pg, reqs):
     """(h) What fiscal receipts cost the booking path: the same partner JSON bookings (a partner
     added with --fiscal) through a gateway with GATEWAY_FISCAL=atol — each booking writes its fiscal
@@ -358,34 +383,14 @@ def fiscal_bookings(pg, reqs):
                   GATEWAY_ATOL_PASSWORD="bench-pass", GATEWAY_ATOL_GROUP="bench_1", GATEWAY_CA_FILE=d + "/ca.pem",
                   GATEWAY_SELLER_NAME="Bench", GATEWAY_SELLER_INN="7707083893", GATEWAY_SELLER_SNO="usn_income",
                   GATEWAY_SELLER_EMAIL="kassa@bench.example", GATEWAY_FISCAL_WORKERS="1")
-    per_thread = int(max(10000, 3 * 3000 * ROUND_SECONDS) / 2) + 1
-
-    def run(tag, env):
-        partner_requests(reqs + "-" + tag, secret, tag, ACC_FIRST, BASE_ACCOUNTS, per_thread)
-        g = Gateway(pg.url, GATEWAY_THREADS="2", GATEWAY_DB_POOL=str(DB_CONNS // 2), GATEWAY_MAIL_WORKERS="0",
-                    **env).start()
-        try:
-            base = "http://127.0.0.1:%d" % g.port
-            res = booking_wrk(base, "partner_pay.lua", "/v1/partner/payments",
-                              {"PARTNER_LOGIN": "benchfiscal", "PARTNER_REQS": reqs + "-" + tag})
-        finally:
-            g.stop()
-            for t in range(2):
-                os.unlink("%s-%s.%d" % (reqs, tag, t))
-        return res
     try:
         on, off = [], []
         for i in range(ROUNDS):
-            on.append(run("fon%d" % i, fiscal))
-            off.append(run("foff%d" % i, {"GATEWAY_FISCAL": "none"}))
+            on.append(partner_round(pg, reqs, "benchfiscal", secret, "fon%d" % i, fiscal))
+            off.append(partner_round(pg, reqs, "benchfiscal", secret, "foff%d" % i, {"GATEWAY_FISCAL": "none"}))
         docs = int(pg.psql("SELECT count(*) FROM fiscal_documents"))
         done = int(pg.psql("SELECT count(*) FROM fiscal_documents WHERE state = 'done'"))
-        ratios = [a["rps"] / b["rps"] if b["rps"] else 0.0 for a, b in zip(on, off)]
-        mid = sorted(on, key=lambda h: h["rps"])[len(on) // 2]
-        h = dict(mid, errors=sum(x["errors"] for x in on + off), rounds=[round(x["rps"]) for x in on],
-                 base_rounds=[round(x["rps"]) for x in off], ratios=ratios, docs=docs, done=done,
-                 at_cashbox=len(atol.documents()))
-        return h, statistics.median(x["rps"] for x in off), statistics.median(ratios)
+        return compared(on, off, docs=docs, done=done, at_cashbox=len(atol.documents()))
     finally:
         atol.stop()
         import shutil
@@ -404,23 +409,8 @@ def events_bench(pg, reqs):
     sink = subprocess.Popen([os.path.join(BUILD, "bench-hello"), str(hport)])
     hooks = dict(GATEWAY_EVENTS="on", GATEWAY_WEBHOOK_URLS="http://127.0.0.1:%d/events" % hport,
                  GATEWAY_WEBHOOK_SECRET="bench-webhook-secret-0123456789", GATEWAY_WEBHOOK_WORKERS="1")
-    per_thread = int(max(10000, 3 * 3000 * ROUND_SECONDS) / 2) + 1
     admin = "bench-admin-token-0123456789abcdef"
-
-    def start(env):
-        return Gateway(pg.url, GATEWAY_THREADS="2", GATEWAY_DB_POOL=str(DB_CONNS // 2), GATEWAY_MAIL_WORKERS="0",
-                       GATEWAY_ADMIN_TOKEN=admin, **env).start()
-
-    def run(tag, env):
-        partner_requests(reqs + "-" + tag, secret, tag, ACC_FIRST, BASE_ACCOUNTS, per_thread)
-        g = start(env)
-        try:
-            return booking_wrk("http://127.0.0.1:%d" % g.port, "partner_pay.lua", "/v1/partner/payments",
-                               {"PARTNER_LOGIN": "benchevents", "PARTNER_REQS": reqs + "-" + tag})
-        finally:
-            g.stop()
-            for t in range(2):
-                os.unlink("%s-%s.%d" % (reqs, tag, t))
+    hooks["GATEWAY_ADMIN_TOKEN"] = admin
 
     def delivered(g):
         st, h, body = g.request("GET", "/metrics")
@@ -433,11 +423,12 @@ def events_bench(pg, reqs):
     try:
         on, off = [], []
         for i in range(ROUNDS):
-            on.append(run("eon%d" % i, hooks))
-            off.append(run("eoff%d" % i, {"GATEWAY_EVENTS": "off"}))
+            on.append(partner_round(pg, reqs, "benchevents", secret, "eon%d" % i, hooks))
+            off.append(partner_round(pg, reqs, "benchevents", secret, "eoff%d" % i, {"GATEWAY_EVENTS": "off"}))
         events = int(pg.psql("SELECT count(*) FROM events"))
         # (l) the backlog: every event since the endpoint was registered, less what the rounds delivered
-        g = start(hooks)
+        g = Gateway(pg.url, GATEWAY_THREADS="2", GATEWAY_DB_POOL=str(DB_CONNS // 2), GATEWAY_MAIL_WORKERS="0",
+                    **hooks).start()
         try:
             t0, n0 = time.time(), delivered(g)
             backlog_start = endpoint(g)["lag_seconds"]
@@ -447,14 +438,10 @@ def events_bench(pg, reqs):
             ep = endpoint(g)
         finally:
             g.stop()
-        ratios = [a["rps"] / b["rps"] if b["rps"] else 0.0 for a, b in zip(on, off)]
-        mid = sorted(on, key=lambda h: h["rps"])[len(on) // 2]
-        h = dict(mid, errors=sum(x["errors"] for x in on + off), rounds=[round(x["rps"]) for x in on],
-                 base_rounds=[round(x["rps"]) for x in off], ratios=ratios, events=events)
         hooks_ = {"delivered": n, "seconds": seconds, "rate": n / seconds if seconds else 0.0,
                   "drained": ep["lag_seconds"] == 0, "backlog_age": backlog_start, "total": ep["delivered"],
                   "errors": ep["given_up"]}
-        return h, statistics.median(x["rps"] for x in off), statistics.median(ratios), hooks_
+        return compared(on, off, events=events) + (hooks_,)
     finally:
         sink.terminate()
         sink.wait()
@@ -519,12 +506,8 @@ def fee_bench(pg, reqs, accounts=1000000):
             during.append(still)
     finally:
         g.stop()
-    ratios = [b["rps"] / q["rps"] if q["rps"] else 0.0 for q, b in zip(quiet, busy)]
-    mid = sorted(busy, key=lambda h: h["rps"])[len(busy) // 2]
-    h = dict(mid, errors=sum(x["errors"] for x in quiet + busy), rounds=[round(x["rps"]) for x in busy],
-             base_rounds=[round(x["rps"]) for x in quiet], ratios=ratios, during=during)
-    return {"accounts": n, "seconds": alone["1"], "seconds2": alone["2"], "errors": 0}, h, statistics.median(x["rps"] for x in quiet), \
-        statistics.median(ratios)
+    return ({"accounts": n, "seconds": alone["1"], "seconds2": alone["2"], "errors": 0},) + \
+        compared(busy, quiet, during=during)
 
 
 def report(r):

@@ -288,6 +288,19 @@ class Suite:
         sys.exit(1 if failed else 0)
 
 
+def wait_for(fn, timeout=30.0, what="condition", every=0.1):
+    """fn() until it returns something true (returned), at most timeout seconds; what (or what())
+    names the condition in the failure."""
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting for " + (what() if callable(what) else what))
+        time.sleep(every)
+
+
 def error_of(doc):
     """Asserts the JSON error envelope and returns (code, message)."""
     assert isinstance(doc, dict) and set(doc) >= {"error"}, doc

@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 
-from harness import PSQL, Gateway, Postgres, Suite, error_of, gatewayd, record_webhook
+from harness import PSQL, Gateway, Postgres, Suite, error_of, gatewayd, record_webhook, wait_for
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference_consumer as rc  # noqa: E402
@@ -84,16 +84,6 @@ def book_sql(c, contract, amount, email="NULL"):
     c.n += 1
     return ("SELECT (book_payment('terminal', 'osmp', NULL, 'ev-%d-%d', '%s', %d, 'cash', %s, now(), "
             "md5(random()::text) || md5(random()::text), '{}')).result;" % (os.getpid(), c.n, contract, amount, email))
-
-
-def wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def feed_all(g, after=None, limit=100, types=None, want=0):

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 
-from harness import ROOT, Gateway, Postgres, Suite, error_of, gatewayd, make_ca, make_cert, PSQL
+from harness import ROOT, Gateway, Postgres, Suite, error_of, gatewayd, make_ca, make_cert, PSQL, wait_for
 from smtp_server import SMTPServer
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "emulators"))
@@ -101,17 +101,6 @@ def key(c):
 
 def q(c, sql, url=None):
     return c.pg.psql(sql, url=url)
-
-
-def wait_for(fn, timeout=30.0, what="condition"):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError("timed out waiting for " + (what() if callable(what) else what))
-        time.sleep(0.1)
 
 
 def db_of(g):

@@ -10,7 +10,7 @@ import tempfile
 import time
 import urllib.parse
 
-from harness import ROOT, Gateway, Postgres, Suite, error_of, gatewayd, make_ca, make_cert, PSQL
+from harness import ROOT, Gateway, Postgres, Suite, error_of, gatewayd, make_ca, make_cert, PSQL, wait_for as harness_wait_for
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "emulators"))
 from rbs_gateway import RbsGateway, checksum  # noqa: E402
@@ -120,13 +120,7 @@ def refund(c, pid, amount=None, k=None, token=ADMIN, gw=None):
 
 
 def wait_for(fn, timeout=12.0, what="condition"):
-    t = time.time() + timeout
-    while time.time() < t:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
+    return harness_wait_for(fn, timeout, what, every=0.2)
 
 
 def paid_rbs(c, amount="500.00"):
