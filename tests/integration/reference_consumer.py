@@ -108,7 +108,8 @@ class Receiver:
     """The webhook endpoint. mode: "ok" answers 204; "fail" answers 500; "slow" waits `delay` seconds
     and answers 204; "late" waits `delay` seconds (past the gateway's timeout) and answers 200. Every
     delivery is kept in `seen` (event id, whether it was applied now, X-Event-Id), in arrival order,
-    and the first body of each event in `events`."""
+    the first body of each event in `events`, and every request's (arrived, answered) monotonic
+    times in `spans`."""
 
     def __init__(self, secret, billing=None, host="127.0.0.1", port=0):
         self.secret = secret
@@ -116,6 +117,7 @@ class Receiver:
         self.mode = "ok"
         self.delay = 0.0
         self.seen = []
+        self.spans = []
         self.events = {}
         self.refused = 0
         self.host = host
@@ -144,6 +146,14 @@ class Receiver:
                 super().finish()
 
             def do_POST(self):
+                t0 = time.monotonic()
+                try:
+                    self.handle_delivery()
+                finally:
+                    with me.lock:
+                        me.spans.append((t0, time.monotonic()))
+
+            def handle_delivery(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 mode, delay = me.mode, me.delay
                 if mode in ("slow", "late"):
