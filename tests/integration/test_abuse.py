@@ -206,7 +206,11 @@ def test_a_wrong_password_flood_does_not_slow_other_requests(c):
           "round); throttled: %d, hashes computed: %d" % (
               pq, pl, sent[0], rate, metric(port, 'gateway_rate_limited_total{limiter="partner_login"}'),
               metric(port, "gateway_partner_password_checks_total")))
-    assert pl <= 2 * pq + 0.2, (pq, pl)       # + 0.2 ms: a loaded machine's floor
+    # The failure this guards against is hashing that competes with other requests: one PBKDF2 check
+    # costs ~2.6 ms, and ~1000 wrong passwords a second hashed would put /healthz far past it. The
+    # bound stays clear of that yet wide of noise: 2 cores shared with other work under ASan moved the
+    # median from 0.23 to 0.76 ms with nothing hashed (a former bound of 2 x quiet + 0.2 ms failed).
+    assert pl <= 3 * pq + 2.0, (pq, pl)
     # past the first minute's worth of failures the flood was refused without hashing
     assert metric(port, 'gateway_partner_auth_refused_total{reason="throttled"}') > 0
     assert metric(port, "gateway_partner_password_checks_total") <= 30 + 10
