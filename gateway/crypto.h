@@ -17,4 +17,10 @@ int crypto_random_hex(char *out, size_t nbytes);
  * Returns 0, or -1 on failure. */
 int crypto_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len, char out[65]);
 
+/* n bytes as lowercase hex into out (2n + 1 bytes). */
+void crypto_hex(const unsigned char *b, size_t n, char *out);
+/* Decodes exactly 2*n hex characters (slen) of s into b. 0, or -1 when s is not that. */
+int crypto_from_hex(const char *s, size_t slen, unsigned char *b, size_t n);
+/* The lowercase hex SHA-256 of len bytes (64 characters + NUL). 0 or -1. */
+int crypto_sha256_hex(const void *data, size_t len, char out[65]);
 #endif

@@ -24,6 +24,7 @@
 #include "reconcile.h"
 #include "routes.h"
 #include "server.h"
+#include "staff_cli.h"
 
 static const char usage[] =
 	"usage: gatewayd [command]\n"
@@ -38,6 +39,9 @@ static const char usage[] =
 	"              [--fiscal]      (--fiscal: our cashbox receipts the partner's cash)\n"
 	"                             add a terminal network / partner; prints its credentials once\n"
 	"  partner list | disable NAME | enable NAME | rotate NAME\n"
+	"  staff add LOGIN --role support|finance|admin\n"
+	"                             add a person of the console (/admin); prints the password once\n"
+	"  staff list | disable LOGIN | enable LOGIN | reset LOGIN\n"
 	"  registry --partner NAME --date YYYY-MM-DD\n"
 	"                             that day's payments of a partner as CSV with totals\n"
 	"  reconcile --partner NAME [--date YYYY-MM-DD] FILE.csv\n"
@@ -202,7 +206,7 @@ int main(int argc, char **argv)
 	}
 	bool partner_cmd = strcmp(cmd, "partner") == 0 || strcmp(cmd, "registry") == 0 || strcmp(cmd, "reconcile") == 0;
 	int known = strcmp(cmd, "serve") == 0 || strcmp(cmd, "migrate") == 0 || strcmp(cmd, "accounts") == 0 ||
-		    strcmp(cmd, "charge") == 0 || partner_cmd;
+		    strcmp(cmd, "charge") == 0 || strcmp(cmd, "staff") == 0 || partner_cmd;
 	if (!known) {
 		fprintf(stderr, "gatewayd: unknown command \"%.40s\"\n%s", cmd, usage);
 		return 2;
@@ -242,6 +246,8 @@ int main(int argc, char **argv)
 		rc = reconcile_cli_main(&cfg, argc, argv);
 	} else if (strcmp(cmd, "charge") == 0) {
 		rc = charge_cli_main(&cfg, argc, argv);
+	} else if (strcmp(cmd, "staff") == 0) {
+		rc = staff_cli_main(&cfg, argc, argv);
 	} else if (partner_cmd) {
 		rc = partner_cli_main(&cfg, argc, argv);
 	} else {

@@ -1,6 +1,7 @@
 /* partner_creds.c — what a partner presents, checked without the database: source networks (CIDR),
  * PBKDF2 password hashes, HMAC-SHA256 request signatures and their timestamps, HTTP Basic, names and
  * protocols. Pure functions (no loop, no cache); partners.c authenticates requests with them. */
+#include "crypto.h"
 #include "partners.h"
 
 #include <ctype.h>
@@ -142,41 +143,6 @@ bool partner_peer_allowed(const struct partner *p, const char *addr)
 
 /* ---- passwords ---------------------------------------------------------------------------- */
 
-void partner_hex(const unsigned char *b, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hx[b[i] >> 4];
-		out[2 * i + 1] = hx[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes exactly 2*n hex characters of s into b. */
-static int from_hex(const char *s, size_t slen, unsigned char *b, size_t n)
-{
-	if (slen != 2 * n)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		int h = hexval(s[2 * i]), l = hexval(s[2 * i + 1]);
-		if (h < 0 || l < 0)
-			return -1;
-		b[i] = (unsigned char)(h << 4 | l);
-	}
-	return 0;
-}
-
 int partner_password_hash(const char *password, char out[PARTNER_HASH_BUFSZ])
 {
 	unsigned char salt[16], dk[32];
@@ -185,8 +151,8 @@ int partner_password_hash(const char *password, char out[PARTNER_HASH_BUFSZ])
 	    PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, sizeof salt, PARTNER_PBKDF2_ITERATIONS, EVP_sha256(),
 			      sizeof dk, dk) != 1)
 		return -1;
-	partner_hex(salt, sizeof salt, salt_hex);
-	partner_hex(dk, sizeof dk, dk_hex);
+	crypto_hex(salt, sizeof salt, salt_hex);
+	crypto_hex(dk, sizeof dk, dk_hex);
 	snprintf(out, PARTNER_HASH_BUFSZ, "pbkdf2-sha256$%d$%s$%s", PARTNER_PBKDF2_ITERATIONS, salt_hex, dk_hex);
 	OPENSSL_cleanse(dk, sizeof dk);
 	return 0;
@@ -211,8 +177,8 @@ bool partner_password_verify(const char *password, const char *stored)
 	unsigned char salt[64], want[32], got[32];
 	size_t salt_len = (size_t)(d2 - d1 - 1) / 2;
 	if (iter < 1 || iter > 10000000 || salt_len == 0 || salt_len > sizeof salt ||
-	    from_hex(d1 + 1, (size_t)(d2 - d1 - 1), salt, salt_len) != 0 ||
-	    from_hex(d2 + 1, strlen(d2 + 1), want, sizeof want) != 0)
+	    crypto_from_hex(d1 + 1, (size_t)(d2 - d1 - 1), salt, salt_len) != 0 ||
+	    crypto_from_hex(d2 + 1, strlen(d2 + 1), want, sizeof want) != 0)
 		return false;
 	if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)salt_len, (int)iter, EVP_sha256(), sizeof got,
 			      got) != 1)
@@ -251,7 +217,7 @@ int partner_signature(const char *secret, const char *method, const char *target
 		goto out;
 	if (EVP_MAC_final(ctx, md, &mdlen, sizeof md) != 1 || mdlen != 32)
 		goto out;
-	partner_hex(md, 32, out);
+	crypto_hex(md, 32, out);
 	rc = 0;
 out:
 	EVP_MAC_CTX_free(ctx);

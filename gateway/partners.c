@@ -23,6 +23,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "crypto.h"
 #include "db.h"
 #include "metrics.h"
 #include "offload.h"
@@ -67,7 +68,7 @@ static bool signature_matches(const char *given, const char expected[65])
  * is refused without computing a hash (the same 401), so a flood of wrong passwords costs almost
  * nothing; a partner whose right password was verified before is still let in (its verifier is
  * cached), so the flood cannot lock it out. */
-static struct ratelimit *fail_login, *fail_addr;
+static struct fail_limiter fails;
 static int fail_rate = 30;
 static pthread_once_t fail_once = PTHREAD_ONCE_INIT;
 /* A PBKDF2 hash of a random password: what a login that does not exist is checked against. */
@@ -76,16 +77,15 @@ static char dummy_secret[65];
 
 static void fail_init(void)
 {
-	fail_login = ratelimit_new(fail_rate, fail_rate, 16384);     /* a minute's worth at once */
-	fail_addr = ratelimit_new(fail_rate, fail_rate, 16384);
+	fail_limiter_init(&fails, fail_rate);
 	unsigned char rnd[24];
 	char pw[49];
 	if (RAND_bytes(rnd, sizeof rnd) == 1) {
-		partner_hex(rnd, sizeof rnd, pw);
+		crypto_hex(rnd, sizeof rnd, pw);
 		if (partner_password_hash(pw, dummy_hash) != 0)
 			dummy_hash[0] = '\0';
 		OPENSSL_cleanse(pw, sizeof pw);
-		partner_hex(rnd, 16, dummy_secret);     /* never a partner's: an HMAC key nobody knows */
+		crypto_hex(rnd, 16, dummy_secret);     /* never a partner's: an HMAC key nobody knows */
 	}
 }
 
@@ -198,27 +198,16 @@ static void credential_digest(const char *login, const char *password, const cha
 
 static bool throttled(const struct partner_credentials *cr)
 {
-	unsigned char k[17];
-	size_t n = ratelimit_addr_key(cr->peer ? cr->peer : "", 64, k);
-	if (fail_login && !ratelimit_peek(fail_login, cr->login, strlen(cr->login), NULL)) {
+	switch (fail_limiter_check(&fails, cr->login, cr->peer)) {
+	case FAIL_LOGIN_THROTTLED:
 		metrics_add(M_RATE_LIMITED_LOGIN, 1);
 		return true;
-	}
-	if (fail_addr && !ratelimit_peek(fail_addr, k, n, NULL)) {
+	case FAIL_ADDRESS_THROTTLED:
 		metrics_add(M_RATE_LIMITED_ADDRESS, 1);
 		return true;
+	default:
+		return false;
 	}
-	return false;
-}
-
-static void count_failure(const char *login, const char *peer)
-{
-	unsigned char k[17];
-	size_t n = ratelimit_addr_key(peer ? peer : "", 64, k);
-	if (fail_login)
-		ratelimit_take(fail_login, login, strlen(login), NULL);
-	if (fail_addr)
-		ratelimit_take(fail_addr, k, n, NULL);
 }
 
 /* One password check in flight. Everything it needs is copied: the cache entry may be reused for
@@ -269,7 +258,7 @@ static void check_done(void *arg)
 	struct check *c = arg;
 	enum partner_auth_status st;
 	if (!c->verified) {
-		count_failure(c->login, c->peer);
+		fail_limiter_count(&fails, c->login, c->peer);
 		st = PA_CREDENTIALS;
 	} else {
 		struct cache_entry *e = cache_find(c->pc, c->login);

@@ -113,8 +113,6 @@ bool partner_peer_allowed(const struct partner *p, const char *addr);
 /* Hashes a password with PBKDF2-HMAC-SHA256 and a random salt into out (PARTNER_HASH_BUFSZ).
  * Returns 0 or -1. */
 int partner_password_hash(const char *password, char out[PARTNER_HASH_BUFSZ]);
-/* n bytes as lowercase hex into out (2n + 1 bytes). */
-void partner_hex(const unsigned char *b, size_t n, char *out);
 /* True when password matches the stored hash (constant-time compare). False for malformed hashes. */
 bool partner_password_verify(const char *password, const char *stored);
 

@@ -236,3 +236,33 @@ bool ratelimit_take_addr(struct ratelimit *rl, const char *addr, int v6_prefix, 
 	size_t n = ratelimit_addr_key(addr, v6_prefix, k);
 	return ratelimit_take(rl, k, n, retry_after_s);
 }
+
+/* ---- failed logins --------------------------------------------------------------------------- */
+
+int fail_limiter_init(struct fail_limiter *f, int per_minute)
+{
+	f->by_login = ratelimit_new(per_minute, per_minute, 16384);
+	f->by_addr = ratelimit_new(per_minute, per_minute, 16384);
+	return f->by_login && f->by_addr ? 0 : -1;
+}
+
+enum fail_verdict fail_limiter_check(struct fail_limiter *f, const char *login, const char *addr)
+{
+	unsigned char k[17];
+	size_t n = ratelimit_addr_key(addr ? addr : "", 64, k);
+	if (f->by_login && !ratelimit_peek(f->by_login, login, strlen(login), NULL))
+		return FAIL_LOGIN_THROTTLED;
+	if (f->by_addr && !ratelimit_peek(f->by_addr, k, n, NULL))
+		return FAIL_ADDRESS_THROTTLED;
+	return FAIL_ALLOWED;
+}
+
+void fail_limiter_count(struct fail_limiter *f, const char *login, const char *addr)
+{
+	unsigned char k[17];
+	size_t n = ratelimit_addr_key(addr ? addr : "", 64, k);
+	if (f->by_login)
+		ratelimit_take(f->by_login, login, strlen(login), NULL);
+	if (f->by_addr)
+		ratelimit_take(f->by_addr, k, n, NULL);
+}

@@ -31,4 +31,18 @@ size_t ratelimit_addr_key(const char *addr, int v6_prefix, unsigned char out[17]
 /* ratelimit_take with that key. */
 bool ratelimit_take_addr(struct ratelimit *rl, const char *addr, int v6_prefix, int *retry_after_s);
 
+
+/* Failed logins counted per login and per client address (IPv6 per /64), shared by every loop: past
+ * `per_minute` failures of either (a minute's worth at once), a login is refused without checking
+ * its password, so a flood of wrong passwords costs almost nothing. */
+struct fail_limiter {
+	struct ratelimit *by_login, *by_addr;
+};
+/* 0, or -1 on allocation failure (the limiter then lets everything through). */
+int fail_limiter_init(struct fail_limiter *f, int per_minute);
+enum fail_verdict { FAIL_ALLOWED = 0, FAIL_LOGIN_THROTTLED, FAIL_ADDRESS_THROTTLED };
+/* Whether a login attempt may be checked (takes nothing). */
+enum fail_verdict fail_limiter_check(struct fail_limiter *f, const char *login, const char *addr);
+/* Counts one failed attempt against the login and the address. */
+void fail_limiter_count(struct fail_limiter *f, const char *login, const char *addr);
 #endif
