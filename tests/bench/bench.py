@@ -240,6 +240,14 @@ def main():
                      on["docs"]))
             return
 
+        if os.environ.get("BENCH_ONLY") == "events":
+            on, off, ratio_, hooks = events_bench(pg, reqs)
+            print("(k) events on + webhook %.0f/s (rounds %s), off %.0f/s (rounds %s), ratio %.2f (per round %s); "
+                  "(l) %.0f deliveries/s (%d in %.1f s, drained %s)"
+                  % (on["rps"], on["rounds"], off, on["base_rounds"], ratio_, ["%.2f" % x for x in on["ratios"]],
+                     hooks["rate"], hooks["delivered"], hooks["seconds"], hooks["drained"]))
+            return
+
         def measure(tag, accounts):
             env = {"AUTH": auth, "ACC_FIRST": str(ACC_FIRST), "ACC_COUNT": str(accounts)}
             sub = {"first": ACC_FIRST, "last": ACC_FIRST + accounts - 1, "pid": pid, "jpid": jpid}
