@@ -4,7 +4,8 @@
  * succeeds, 4000 0000 0000 0002 is declined; Luhn checked; card data is never stored or logged);
  * the page then sends an HMAC-SHA256-signed notification to the gateway over HTTP, as a real
  * provider would, and redirects the payer to return_url. The amount 999.99 simulates the bank
- * being down when the payment is created. Stateless: every link carries its own signature. */
+ * being down when the payment is created. Refunds succeed at once (the console's and the internal
+ * API's refund path can be tried in `make run`). Stateless: every link carries its own signature. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,39 @@ static void sb_create(struct adapter_ctx *ctx, const struct adapter_payment *p, 
 			d->rep.raw = json_pack("{s:s,s:s}", "order", order, "status", "pending");
 		}
 		free(ret);
+	}
+	struct timeval now = {0, 0};
+	if (event_base_once(ctx->base, -1, EV_TIMEOUT, on_deferred, d, &now) != 0)
+		on_deferred(-1, 0, d);
+}
+
+/* ---- refund -------------------------------------------------------------------------------- */
+
+/* The test acquirer returns the money at once (999.99 ₽: the bank is down, as at create); its refund
+ * id is derived from ours, so a repeat of the same refund is the same refund. */
+static void sb_refund(struct adapter_ctx *ctx, const struct adapter_refund *rf, adapter_cb cb, void *arg)
+{
+	struct deferred *d = calloc(1, sizeof *d);
+	if (!d) {
+		struct adapter_reply rep = {.outcome = AO_UNAVAILABLE, .amount = -1};
+		snprintf(rep.message, sizeof rep.message, "out of memory");
+		cb(&rep, arg);
+		return;
+	}
+	d->cb = cb;
+	d->arg = arg;
+	d->rep.amount = rf->amount;
+	if (rf->amount == OUTAGE_AMOUNT) {
+		d->rep.outcome = AO_UNAVAILABLE;
+		snprintf(d->rep.code, sizeof d->rep.code, "bank_unavailable");
+		snprintf(d->rep.message, sizeof d->rep.message, "sandbox: simulated outage for 999.99");
+	} else {
+		d->rep.outcome = AO_OK;
+		d->rep.status = AS_SUCCEEDED;
+		snprintf(d->rep.currency, sizeof d->rep.currency, "RUB");
+		snprintf(d->rep.provider_id, sizeof d->rep.provider_id, "sbr_%.100s", rf->key ? rf->key : "");
+		d->rep.raw = json_pack("{s:s,s:s,s:I}", "refund", d->rep.provider_id, "status", "succeeded", "amount",
+				       (json_int_t)rf->amount);
 	}
 	struct timeval now = {0, 0};
 	if (event_base_once(ctx->base, -1, EV_TIMEOUT, on_deferred, d, &now) != 0)
@@ -512,7 +546,7 @@ const struct adapter sandbox_adapter = {
 	.create = sb_create,
 	.notification = sb_notification,
 	.fetch_status = NULL,
-	.refund = NULL,
+	.refund = sb_refund,
 	.routes = sb_routes,
 	.nroutes = sizeof sb_routes / sizeof sb_routes[0],
 };

@@ -54,6 +54,9 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_PAYMENT_BURST", "10", false, "web payments a client may create at once before the rate applies"},
 	{"GATEWAY_RATELIMIT_IPV6_PREFIX", "64", false, "IPv6 clients are counted per network of this many bits by the per-address limits (32–128; IPv4 per address)"},
 	{"GATEWAY_PARTNER_FAIL_RATE", "30", false, "failed partner logins allowed per minute per login and per client address; as many at once; beyond, refused unchecked (a partner whose right password was seen before still gets in)"},
+	{"GATEWAY_STAFF_IDLE_TIMEOUT", "1800", false, "console (/admin) sessions end after this many seconds without a request (60–86400)"},
+	{"GATEWAY_STAFF_SESSION_TIMEOUT", "43200", false, "console sessions end this many seconds after sign-in whatever happens (300–604800)"},
+	{"GATEWAY_STAFF_FAIL_RATE", "5", false, "failed console sign-ins allowed per minute per login and per client address; as many at once; beyond, refused unchecked (429)"},
 	{"GATEWAY_SANDBOX_SECRET", "random per process", true, "HMAC key of the sandbox acquirer's notifications"},
 	{"GATEWAY_FISCAL", "none", false, "fiscal receipts (54-FZ) of web payments: `none`, `atol` (ATOL Online v4), `yookassa` (YooKassa receipts its own payments) or `sandbox` (test data, marked as not fiscal)"},
 	{"GATEWAY_ATOL_URL", "", false, "ATOL Online base URL, e.g. `https://online.atol.ru` (with GATEWAY_FISCAL=atol)"},
@@ -464,6 +467,15 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	if (config_int_var("GATEWAY_PARTNER_FAIL_RATE", 1, 100000, 30, &v, err) != 0)
 		goto fail;
 	c->partner_fail_rate = (int)v;
+	if (config_int_var("GATEWAY_STAFF_IDLE_TIMEOUT", 60, 86400, 1800, &v, err) != 0)
+		goto fail;
+	c->staff_idle_s = (int)v;
+	if (config_int_var("GATEWAY_STAFF_SESSION_TIMEOUT", 300, 604800, 43200, &v, err) != 0)
+		goto fail;
+	c->staff_session_s = (int)v;
+	if (config_int_var("GATEWAY_STAFF_FAIL_RATE", 1, 100000, 5, &v, err) != 0)
+		goto fail;
+	c->staff_fail_rate = (int)v;
 	{
 		const char *sb = getenv("GATEWAY_SUSPEND_BELOW");
 		c->suspend_never = sb && !*sb;

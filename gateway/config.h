@@ -52,6 +52,9 @@ struct config {
 	int payment_burst;        /* GATEWAY_PAYMENT_BURST */
 	int ratelimit_v6_prefix;  /* GATEWAY_RATELIMIT_IPV6_PREFIX */
 	int partner_fail_rate;    /* GATEWAY_PARTNER_FAIL_RATE: failed partner logins per minute per login / address */
+	int staff_idle_s;         /* GATEWAY_STAFF_IDLE_TIMEOUT: console session idle timeout, seconds */
+	int staff_session_s;      /* GATEWAY_STAFF_SESSION_TIMEOUT: console session absolute timeout, seconds */
+	int staff_fail_rate;      /* GATEWAY_STAFF_FAIL_RATE: failed console sign-ins per minute per login / address */
 	long suspend_below;       /* GATEWAY_SUSPEND_BELOW: kopecks; the charge run suspends below it */
 	bool suspend_never;       /* GATEWAY_SUSPEND_BELOW set empty: the charge run suspends nobody */
 	char *sandbox_secret;     /* GATEWAY_SANDBOX_SECRET(_FILE): signs the sandbox's notifications */

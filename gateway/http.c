@@ -119,6 +119,7 @@ bool req_wants_html(const struct req *r)
 }
 
 struct db_pool *req_db(const struct req *r) { return r->loop->db; }
+struct offload *req_offload(const struct req *r) { return r->loop->offload; }
 const struct config *req_config(const struct req *r) { return r->loop->cfg; }
 struct adapter_ctx *req_adapter_ctx(const struct req *r, const struct adapter *a)
 {

@@ -74,6 +74,8 @@ json_t *req_json(struct req *r);
 /* The client accepts text/html more than JSON (for pages that have both forms). */
 bool req_wants_html(const struct req *r);
 struct db_pool *req_db(const struct req *r);
+/* The loop's inbox of blocking work done on the offload pool (offload.h). */
+struct offload *req_offload(const struct req *r);
 /* This event loop's context of adapter a (NULL when a is not active); with a NULL a, the context of
  * the adapter that owns the matched route. */
 struct adapter_ctx *req_adapter_ctx(const struct req *r, const struct adapter *a);

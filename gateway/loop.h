@@ -10,6 +10,7 @@
 
 struct config;
 struct db_pool;
+struct offload;
 struct adapter;
 struct adapter_ctx;
 
@@ -22,6 +23,7 @@ struct loop_adapter {
 struct loop {
 	const struct config *cfg;
 	struct db_pool *db;
+	struct offload *offload;      /* this loop's inbox of work done off it (a password hash) */
 	struct loop_adapter *adapters;    /* one per active adapter */
 	size_t nadapters;
 	bool draining;                /* shutting down: replies say Connection: close */

@@ -25,17 +25,20 @@ static const struct {
 	[M_DB_UNAVAILABLE] = {"gateway_db_unavailable_total", "counter", "queries refused or lost because the database was unreachable", NULL},
 	[M_DB_RECONNECTS] = {"gateway_db_reconnects_total", "counter", "PostgreSQL connections (re)established", NULL},
 #define RATE(id, limiter) [id] = {"gateway_rate_limited_total", "counter", \
-	"requests refused by a rate limit, by limiter (partner_*: failed partner logins per login and per address)", \
+	"requests refused by a rate limit, by limiter (partner_*: failed partner logins per login and per address; staff_login: failed console sign-ins)", \
 	"limiter=\"" limiter "\""}
 	RATE(M_RATE_LIMITED_LOOKUP, "lookup"),
 	RATE(M_RATE_LIMITED_PAYMENT, "payment"),
 	RATE(M_RATE_LIMITED_LOGIN, "partner_login"),
 	RATE(M_RATE_LIMITED_ADDRESS, "partner_address"),
+	RATE(M_RATE_LIMITED_STAFF, "staff_login"),
 #undef RATE
 	[M_RATELIMIT_EVICTIONS] = {"gateway_rate_limit_evictions_total", "counter",
 				   "keys that took over the fullest bucket of a full set (inheriting its tokens)", NULL},
 	[M_PASSWORD_CHECKS] = {"gateway_partner_password_checks_total", "counter",
 			       "partner password hashes (PBKDF2) computed off the event loops, known login or not", NULL},
+	[M_STAFF_PASSWORD_CHECKS] = {"gateway_staff_password_checks_total", "counter",
+				     "console sign-in passwords checked (scrypt) off the event loops, known login or not", NULL},
 	[M_PASSWORD_CHECKS_WAITING] = {"gateway_offload_jobs_waiting", "gauge",
 				       "blocking jobs (partner password hashes) queued or running off the event loops", NULL},
 	[M_NOTIFY_REJECTED] = {"gateway_notifications_rejected_total", "counter", "provider notifications that failed verification", NULL},

@@ -21,9 +21,11 @@ enum metric_id {
 	M_RATE_LIMITED_PAYMENT,
 	M_RATE_LIMITED_LOGIN,
 	M_RATE_LIMITED_ADDRESS,
+	M_RATE_LIMITED_STAFF,
 	M_RATELIMIT_EVICTIONS,
 	/* partner password checks (PBKDF2) run off the event loops: done, and waiting (gauge) */
 	M_PASSWORD_CHECKS,
+	M_STAFF_PASSWORD_CHECKS,
 	M_PASSWORD_CHECKS_WAITING,
 	M_NOTIFY_REJECTED,      /* counter: provider notifications that failed verification */
 	M_PAYMENTS_CREATED,     /* counter: web payments handed to a provider */

@@ -18,6 +18,7 @@
 #include "money.h"
 #include "routes_common.h"
 #include "registry.h"
+#include "routes_admin.h"
 #include "routes_balance.h"
 #include "routes_events.h"
 #include "routes_fiscal.h"
@@ -187,6 +188,18 @@ static const struct route core_routes[] = {
 	{"GET", "/v1/internal/webhooks", h_webhooks, NULL},
 	{"GET", "/v1/internal/webhooks/failures", h_webhook_failures, NULL},
 	{"POST", "/v1/internal/webhooks/{id}/replay", h_webhook_replay, NULL},
+	{"GET", "/admin", h_admin_app, NULL},
+	{"GET", "/admin/login", h_admin_login_page, NULL},
+	{"POST", "/admin/login", h_admin_login, NULL},
+	{"POST", "/admin/logout", h_admin_logout, NULL},
+	{"GET", "/admin/assets/{file}", h_admin_asset, NULL},
+	{"GET", "/admin/api/me", h_admin_me, NULL},
+	{"GET", "/admin/api/overview", h_admin_overview, NULL},
+	{"GET", "/admin/api/payments", h_admin_search, NULL},
+	{"GET", "/admin/api/payments/{id}", h_admin_payment, NULL},
+	{"POST", "/admin/api/payments/{id}/refunds", h_admin_refund, NULL},
+	{"POST", "/admin/api/receipts/{number}/resend", h_admin_resend, NULL},
+	{"GET", "/admin/api/audit", h_admin_audit, NULL},
 };
 
 struct route *routes_build(const char *enabled, size_t *nroutes, const struct adapter ***active, size_t *nactive,

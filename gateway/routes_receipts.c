@@ -124,10 +124,14 @@ static void on_found(enum receipt_status st, const struct receipt *rc, void *arg
 	internal_reply(arg, 200, st, rc);
 }
 
-/* 202: queued for the mailer, not yet mailed. */
+void receipt_resend_reply(struct req *r, enum receipt_status st, const struct receipt *rc)
+{
+	internal_reply(r, 202, st, rc);       /* 202: queued for the mailer, not yet mailed */
+}
+
 static void on_resent(enum receipt_status st, const struct receipt *rc, void *arg)
 {
-	internal_reply(arg, 202, st, rc);
+	receipt_resend_reply(arg, st, rc);
 }
 
 void h_receipts_find(struct req *r)
@@ -154,40 +158,50 @@ void h_receipts_find(struct req *r)
 	receipts_find(req_db(r), req_config(r)->receipt_tz, pid, num, on_found, r);
 }
 
-void h_receipt_resend(struct req *r)
+bool receipt_resend_args(struct req *r, struct resend_args *a)
 {
-	if (!require_admin(r))
-		return;
+	memset(a, 0, sizeof *a);
 	const char *num = req_param(r, 0);
 	if (!receipt_number_valid(num)) {
 		http_reply_error(r, 404, "receipt_not_found", "a receipt number looks like 2026-000123");
-		return;
+		return false;
 	}
+	snprintf(a->number, sizeof a->number, "%s", num);
 	size_t blen = 0;
 	req_body(r, &blen);
-	json_t *body = NULL;
-	const char *email = NULL;
-	if (blen > 0) {
-		if (!(body = req_json(r)))
-			return;
-		const char *key;
-		json_t *val;
-		json_object_foreach(body, key, val) {
-			if (strcmp(key, "email") != 0) {
-				http_reply_error(r, 400, "unknown_field", "unknown field \"%.40s\"", key);
-				goto out;
-			}
-		}
-		json_t *e = json_object_get(body, "email");
-		if (e && !json_is_null(e)) {
-			email = json_string_value(e);
-			if (!email || strlen(email) != json_string_length(e) || !ident_email_valid(email)) {
-				http_reply_error(r, 400, "invalid_email", "email must be an address like name@example.com");
-				goto out;
-			}
+	if (blen == 0)
+		return true;
+	json_t *body = req_json(r);
+	if (!body)
+		return false;
+	bool ok = false;
+	const char *key;
+	json_t *val;
+	json_object_foreach(body, key, val) {
+		if (strcmp(key, "email") != 0) {
+			http_reply_error(r, 400, "unknown_field", "unknown field \"%.40s\"", key);
+			goto out;
 		}
 	}
-	receipts_resend(req_db(r), req_config(r)->receipt_tz, num, email, on_resent, r);
+	json_t *e = json_object_get(body, "email");
+	if (e && !json_is_null(e)) {
+		const char *email = json_string_value(e);
+		if (!email || strlen(email) != json_string_length(e) || !ident_email_valid(email)) {
+			http_reply_error(r, 400, "invalid_email", "email must be an address like name@example.com");
+			goto out;
+		}
+		snprintf(a->email, sizeof a->email, "%s", email);
+	}
+	ok = true;
 out:
 	json_decref(body);
+	return ok;
+}
+
+void h_receipt_resend(struct req *r)
+{
+	struct resend_args a;
+	if (!require_admin(r) || !receipt_resend_args(r, &a))
+		return;
+	receipts_resend(req_db(r), req_config(r)->receipt_tz, a.number, a.email[0] ? a.email : NULL, on_resent, r);
 }

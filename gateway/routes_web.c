@@ -383,7 +383,16 @@ static void etags_init(void)
 	}
 }
 
-static void send_asset(struct req *r, const char *name)
+void web_page_headers(struct req *r)
+{
+	http_header(r, "Content-Security-Policy",
+		    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+		    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+	http_header(r, "Referrer-Policy", "same-origin");
+	http_header(r, "X-Frame-Options", "DENY");
+}
+
+void web_send_asset(struct req *r, const char *name)
 {
 	pthread_once(&etags_once, etags_init);
 	for (size_t i = 0; i < web_assets_count && i < 64; i++) {
@@ -398,11 +407,7 @@ static void send_asset(struct req *r, const char *name)
 								: "application/octet-stream";
 		http_header(r, "Cache-Control", "no-cache");
 		http_header(r, "ETag", etags[i]);
-		http_header(r, "Content-Security-Policy",
-			    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
-			    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
-		http_header(r, "Referrer-Policy", "same-origin");
-		http_header(r, "X-Frame-Options", "DENY");
+		web_page_headers(r);
 		const char *inm = req_header(r, "If-None-Match");
 		if (inm && strcmp(inm, etags[i]) == 0) {
 			http_reply_raw(r, 304, type, "", 0);
@@ -414,8 +419,8 @@ static void send_asset(struct req *r, const char *name)
 	http_reply_error(r, 404, "not_found", "there is nothing at this address");
 }
 
-void h_pay_form(struct req *r) { send_asset(r, "pay.html"); }
-void h_pay_result(struct req *r) { send_asset(r, "result.html"); }
+void h_pay_form(struct req *r) { web_send_asset(r, "pay.html"); }
+void h_pay_result(struct req *r) { web_send_asset(r, "result.html"); }
 
 void h_pay_asset(struct req *r)
 {
@@ -426,5 +431,5 @@ void h_pay_asset(struct req *r)
 		http_reply_error(r, 404, "not_found", "there is nothing at this address");
 		return;
 	}
-	send_asset(r, name);
+	web_send_asset(r, name);
 }

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "offload.h"
 #include "tls.h"
 
 struct worker {
@@ -385,7 +386,7 @@ static int worker_init(struct worker *w, int fd)
 	if (!w->stop_ev || !w->drain_ev || event_add(w->stop_ev, NULL) != 0)
 		return -1;
 	w->loop.db = db_pool_new(w->base, w->loop.cfg->database_url, w->loop.cfg->db_pool, w->loop.cfg->db_timeout_ms);
-	if (!w->loop.db)
+	if (!w->loop.db || !(w->loop.offload = offload_new(w->base)))
 		return -1;
 	w->actx = calloc(w->nactive ? w->nactive : 1, sizeof *w->actx);
 	w->loop.adapters = calloc(w->nactive ? w->nactive : 1, sizeof *w->loop.adapters);
@@ -423,6 +424,8 @@ static void worker_free(struct worker *w)
 			w->actx[i].adapter->fini(&w->actx[i]);
 	free(w->actx);
 	free(w->loop.adapters);
+	if (w->loop.offload)
+		offload_free(w->loop.offload);
 	if (w->loop.db)
 		db_pool_free(w->loop.db);
 	if (w->http)
