@@ -74,6 +74,7 @@ run_suite chaos-smtp-outage "$PY" tests/chaos/smtp_outage.py short
 run_suite chaos-leaks "$PY" tests/chaos/leaks.py short
 run_suite hostile "$PY" tests/hostile/hostile.py
 run_suite e2e-browser "$PY" tests/e2e/test_e2e.py
+run_suite e2e-console "$PY" tests/e2e/test_console_e2e.py
 run_suite fuzz-smoke tests/fuzz/run.sh build/fuzz 3
 run_suite openapi-lint tests/lint_openapi.sh
 run_suite analyze tests/analyze/run.sh

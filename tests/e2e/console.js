@@ -1,0 +1,143 @@
+// End-to-end tests of the operator's console (/admin) in Debian's Chromium, driven by playwright-core.
+// usage: node tests/e2e/console.js BASE_URL SCREENSHOT_DIR CREDENTIALS_JSON   (prints TAP; run by
+// test_console_e2e.py, which starts PostgreSQL, an SMTP server and gatewayd, and checks afterwards
+// in the database and the SMTP server what the browser did)
+'use strict';
+const path = require('path');
+const { chromium } = require(path.join(__dirname, '..', 'node_modules', 'playwright-core'));
+
+const BASE = process.argv[2];
+const SHOTS = process.argv[3];
+const CREDS = JSON.parse(process.argv[4]);
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let n = 0, failed = 0;
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(SHOTS, 'console-' + name + '.png'), fullPage: true });
+}
+
+function check(cond, msg) { if (!cond) throw new Error(msg); }
+
+async function scenario(name, fn, browser, opts) {
+  n++;
+  const ctx = await browser.newContext(Object.assign({ locale: 'ru-RU' }, opts || {}));
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  try {
+    await fn(page, name);
+    check(errors.length === 0, 'JavaScript errors: ' + errors.join('; '));
+    console.log('ok ' + n + ' - ' + name);
+  } catch (e) {
+    failed++;
+    console.log('not ok ' + n + ' - ' + name);
+    for (const line of String(e && e.stack || e).split('\n').slice(0, 8)) console.log('# ' + line);
+    try { await shot(page, name + '-FAILED'); } catch (_) { /* page gone */ }
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function signIn(page, who, name) {
+  await page.goto(BASE + '/admin');
+  await page.waitForURL(/\/admin\/login$/);
+  await page.fill('#login', who);
+  await page.fill('#password', CREDS[who]);
+  await shot(page, name + '-1-sign-in');
+  await Promise.all([page.waitForURL(/\/admin$|\/admin#/), page.click('button[type=submit]')]);
+  await page.waitForFunction(() => document.getElementById('me').textContent !== '');
+}
+
+async function openPaymentFound(page, query, name) {
+  await page.click('nav a[data-view=search]');
+  await page.fill('#q', query);
+  await page.click('#search-form button[type=submit]');
+  await page.waitForSelector('#results table');
+  await shot(page, name + '-2-found');
+  await Promise.all([page.waitForSelector('#view-payment:not([hidden]) #timeline table'),
+                     page.click('#results tbody tr:first-child a')]);
+  await shot(page, name + '-3-payment');
+}
+
+async function main() {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS, headless: true });
+
+  await scenario('a_wrong_password_shows_why_and_stays_on_the_sign_in_page', async (page, name) => {
+    await page.goto(BASE + '/admin/login');
+    await page.fill('#login', 'sup');
+    await page.fill('#password', 'not-the-password');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('.error:not(:empty)');
+    check((await page.textContent('.error')).includes('Неверный логин или пароль'), 'the reason is shown');
+    check(new URL(page.url()).pathname === '/admin/login', 'still on the sign-in page');
+    await shot(page, name);
+  }, browser);
+
+  await scenario('support_finds_a_payment_by_phone_and_resends_its_receipt', async (page, name) => {
+    await signIn(page, 'sup', name);
+    check((await page.textContent('#me')).includes('support'), 'signed in as support');
+    check(await page.isHidden('nav a[data-view=audit]'), 'no audit log for support');
+    await openPaymentFound(page, '+7 (913) 123-45-67', name);
+    check((await page.textContent('#account-info')).includes('+7 *** ***-45-67'), 'the phone masked for support');
+    check(await page.isHidden('#refund-box'), 'no refund for support');
+    const kinds = await page.$$eval('#timeline tbody tr td:nth-child(2)', (tds) => tds.map((t) => t.textContent));
+    check(kinds.includes('status') && kinds.includes('ledger') && kinds.includes('mail'), 'events in order: ' + kinds);
+    await page.fill('#resend-email', 'support-resend@example.net');
+    await page.click('#resend-form button[type=submit]');
+    await page.waitForSelector('#status:not(:empty)');
+    check((await page.textContent('#status')).includes('support-resend@example.net'), 'queued for the new address');
+    await shot(page, name + '-4-resent');
+  }, browser);
+
+  await scenario('finance_refunds_part_of_a_payment_after_confirming', async (page, name) => {
+    await signIn(page, 'fin', name);
+    await openPaymentFound(page, '12345', name);
+    check((await page.textContent('#account-info')).includes('+79131234567'), 'finance sees the phone in full');
+    await page.fill('#refund-amount', '150.00');
+    await page.fill('#refund-reason', 'абонент оплатил дважды');
+    await page.click('#refund-form button[type=submit]');
+    await page.waitForSelector('#refund-confirm:not([hidden])');
+    check((await page.textContent('#refund-confirm-text')).includes('150.00'), 'the confirmation names the amount');
+    await shot(page, name + '-4-confirm');
+    await page.click('#refund-yes');
+    await page.waitForFunction(() => document.getElementById('status').textContent.includes('Возврат'));
+    await page.waitForFunction(() => document.getElementById('payment-info').textContent.includes('150.00'));
+    const rows = await page.$$eval('#timeline tbody tr', (trs) => trs.map((t) => t.textContent));
+    check(rows.some((r) => r.includes('refund 150.00')), 'the refund in the payment\'s history');
+    await shot(page, name + '-5-refunded');
+  }, browser);
+
+  await scenario('admin_reads_the_audit_log_and_downloads_it', async (page, name) => {
+    await signIn(page, 'adm', name);
+    await page.click('nav a[data-view=audit]');
+    await page.waitForSelector('#audit-rows table');
+    const actions = await page.$$eval('#audit-rows tbody tr td:nth-child(5)', (tds) => tds.map((t) => t.textContent));
+    for (const a of ['login', 'login.failed', 'receipt.resend', 'refund', 'view.payment'])
+      check(actions.includes(a), 'the audit shows ' + a + ': ' + actions.slice(0, 20));
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#audit-rows .tools button')]);
+    check(download.suggestedFilename() === 'audit.csv', 'a CSV of the table');
+    await shot(page, name);
+  }, browser);
+
+  await scenario('the_console_fits_a_phone_and_signing_out_ends_the_session', async (page, name) => {
+    await signIn(page, 'sup', name);
+    await page.waitForSelector('#totals');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 1, 'no sideways scrolling of the page on a phone: ' + overflow);
+    await shot(page, name + '-2-phone');
+    await Promise.all([page.waitForURL(/\/admin\/login$/), page.click('#logout')]);
+    await page.goto(BASE + '/admin');
+    check(new URL(page.url()).pathname === '/admin/login', 'signed out: the console sends to the sign-in page');
+  }, browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+
+  await browser.close();
+  console.log('1..' + n);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.log('not ok ' + (n + 1) + ' - the browser run failed: ' + e);
+  process.exit(1);
+});
