@@ -30,35 +30,7 @@ static const char usage_partner[] =
 	"       gatewayd partner disable NAME | enable NAME | rotate NAME\n";
 static const char usage_registry[] = "usage: gatewayd registry --partner NAME --date YYYY-MM-DD\n";
 
-static bool login_valid(const char *s)
-{
-	size_t n = strlen(s);
-	return n >= 1 && n <= PARTNER_LOGIN_MAX &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
-}
-
-/* New credentials for a protocol: a password (stored as its hash) or an HMAC secret. */
-struct creds {
-	char password[33];
-	char hash[PARTNER_HASH_BUFSZ];
-	char secret[65];
-	bool hmac;
-};
-
-static int make_creds(const char *protocol, struct creds *c)
-{
-	memset(c, 0, sizeof *c);
-	if (!protocol)                /* a partner row always has one (NOT NULL); nothing to make without it */
-		return -1;
-	c->hmac = strcmp(protocol, "json") == 0;
-	if (c->hmac)
-		return crypto_random_hex(c->secret, 32);
-	if (crypto_random_hex(c->password, 16) != 0 || partner_password_hash(c->password, c->hash) != 0)
-		return -1;
-	return 0;
-}
-
-static void print_creds(const char *login, const struct creds *c)
+static void print_creds(const char *login, const struct partner_secret *c)
 {
 	printf("login:       %s\n", login);
 	if (c->hmac)
@@ -118,13 +90,13 @@ static int partner_add(PGconn *db, int argc, char **argv)
 		return cli_usage(usage_partner, "--protocol must be osmp, sber-online or json");
 	if (!login)
 		login = name;
-	if (!login_valid(login))
+	if (!partner_login_valid(login))
 		return cli_usage(usage_partner, "--login: 1 to 63 characters of letters, digits, '.', '_', '-'");
 	if (min < 1 || max < min)
 		return cli_usage(usage_partner, "--min must be at least 0.01 and not above --max");
 
-	struct creds c;
-	if (make_creds(protocol, &c) != 0) {
+	struct partner_secret c;
+	if (partner_secret_make(protocol, &c) != 0) {
 		fprintf(stderr, "gatewayd: cannot generate credentials (no randomness)\n");
 		return 1;
 	}
@@ -133,10 +105,7 @@ static int partner_add(PGconn *db, int argc, char **argv)
 	snprintf(smax, sizeof smax, "%lld", (long long)max);
 	const char *p[9] = {name,  protocol, login, c.hmac ? NULL : c.hash, c.hmac ? c.secret : NULL, cidrs, smin, smax,
 			    fiscal ? "true" : "false"};
-	PGresult *r = cli_exec(db,
-			   "INSERT INTO partners (name, protocol, login, password_hash, hmac_secret, cidrs, min_amount, max_amount,"
-			   " fiscal) VALUES ($1, $2, $3, $4, $5, $6::cidr[], $7::bigint, $8::bigint, $9::boolean)",
-			   9, p, "partner add (a partner with this name or login)");
+	PGresult *r = cli_exec(db, partner_insert_sql, 9, p, "partner add (a partner with this name or login)");
 	if (!r) {
 		OPENSSL_cleanse(&c, sizeof c);
 		return 1;
@@ -207,8 +176,8 @@ static int partner_rotate(PGconn *db, const char *name)
 	snprintf(protocol, sizeof protocol, "%s", PQgetvalue(r, 0, 0));
 	snprintf(login, sizeof login, "%s", PQgetvalue(r, 0, 1));
 	PQclear(r);
-	struct creds c;
-	if (make_creds(protocol, &c) != 0) {
+	struct partner_secret c;
+	if (partner_secret_make(protocol, &c) != 0) {
 		fprintf(stderr, "gatewayd: cannot generate credentials (no randomness)\n");
 		return 1;
 	}

@@ -294,3 +294,29 @@ bool partner_protocol_valid(const char *s)
 {
 	return s && (strcmp(s, "osmp") == 0 || strcmp(s, "sber-online") == 0 || strcmp(s, "json") == 0);
 }
+
+/* ---- new credentials ------------------------------------------------------------------------ */
+
+bool partner_login_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	return n >= 1 && n <= PARTNER_LOGIN_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+int partner_secret_make(const char *protocol, struct partner_secret *c)
+{
+	memset(c, 0, sizeof *c);
+	if (!protocol)                /* a partner row always has one (NOT NULL); nothing to make without it */
+		return -1;
+	c->hmac = strcmp(protocol, "json") == 0;
+	if (c->hmac)
+		return crypto_random_hex(c->secret, 32);
+	if (crypto_random_hex(c->password, 16) != 0 || partner_password_hash(c->password, c->hash) != 0)
+		return -1;
+	return 0;
+}
+
+const char partner_insert_sql[] =
+	"INSERT INTO partners (name, protocol, login, password_hash, hmac_secret, cidrs, min_amount, max_amount, fiscal)"
+	" VALUES ($1, $2, $3, $4, $5, $6::cidr[], $7::bigint, $8::bigint, $9::boolean)";

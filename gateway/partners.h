@@ -130,6 +130,22 @@ int partner_basic_decode(const char *header, char *login, size_t loginsz, char *
 /* Validates a partner name (lowercase letters, digits, '-', '_'; 2..63 chars, starting with a letter
  * or digit) — the same rule as the partners table. */
 bool partner_name_valid(const char *s);
+/* 1 to 63 characters of letters, digits, '.', '_', '-'. */
+bool partner_login_valid(const char *s);
+
+/* New credentials of a protocol, shown once: a password (kept as its PBKDF2 hash) for osmp and
+ * sber-online, an HMAC secret (kept as it is: we verify with it) for json. */
+struct partner_secret {
+	char password[33];
+	char hash[PARTNER_HASH_BUFSZ];
+	char secret[65];
+	bool hmac;
+};
+/* 0, or -1 (no randomness, or no protocol). Wipe c with OPENSSL_cleanse after use. */
+int partner_secret_make(const char *protocol, struct partner_secret *c);
+/* A new partner: $1 name, $2 protocol, $3 login, $4 password hash, $5 HMAC secret, $6 cidr[] literal,
+ * $7 min and $8 max kopecks, $9 fiscal (what `gatewayd partner add` and the console run). */
+extern const char partner_insert_sql[];
 /* True for the protocols the partners table allows. */
 bool partner_protocol_valid(const char *s);
 

@@ -200,6 +200,13 @@ static const struct route core_routes[] = {
 	{"POST", "/admin/api/payments/{id}/refunds", h_admin_refund, NULL},
 	{"POST", "/admin/api/receipts/{number}/resend", h_admin_resend, NULL},
 	{"GET", "/admin/api/audit", h_admin_audit, NULL},
+	{"GET", "/admin/api/partners", h_admin_partners, NULL},
+	{"POST", "/admin/api/partners", h_admin_partner_add, NULL},
+	{"POST", "/admin/api/partners/{name}/{op}", h_admin_partner_change, NULL},
+	{"GET", "/admin/api/registries", h_admin_registry, NULL},
+	{"GET", "/admin/api/staff", h_admin_staff, NULL},
+	{"POST", "/admin/api/staff", h_admin_staff_add, NULL},
+	{"POST", "/admin/api/staff/{login}/{op}", h_admin_staff_change, NULL},
 };
 
 struct route *routes_build(const char *enabled, size_t *nroutes, const struct adapter ***active, size_t *nactive,

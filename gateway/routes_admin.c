@@ -1,7 +1,7 @@
 /* routes_admin.c — the operator's console (/admin): sign-in and sessions, the permission and CSRF
  * checks every console route passes through, the audit of what staff do, and the JSON routes the
- * pages use (find, a payment's page, resend, refund, overview, audit; partners and staff are in
- * routes_admin_manage.c).
+ * pages use: find, a payment's page, resend, refund, overview, audit, partners (and their registries)
+ * and staff.
  *
  * A session is a random token in the cookie gw_staff (HttpOnly, SameSite=Strict, Path=/admin,
  * Secure under TLS); the database keeps only its SHA-256 (staff_sessions), with the CSRF token that
@@ -32,7 +32,9 @@
 #include "ident.h"
 #include "log.h"
 #include "metrics.h"
+#include "money.h"
 #include "offload.h"
+#include "partners.h"
 #include "ratelimit.h"
 #include "registries.h"
 #include "routes_common.h"
@@ -147,6 +149,20 @@ struct admin_call {
 			char token[65];
 			char old_sid[65];
 		} in;
+		struct {                          /* partners and staff */
+			char name[64];
+			char protocol[16];
+			char login[64];
+			char role[16];
+			char cidrs[PARTNER_MAX_CIDRS * 56 + 3];
+			int64_t min, max;
+			bool fiscal;
+			char op[16];
+			int failed;               /* the secret could not be made */
+			struct partner_secret sec;
+			char password[21];
+			char hash[STAFF_HASH_BUFSZ];
+		} m;
 	} u;
 };
 
@@ -239,7 +255,7 @@ static void on_session(const struct db_result *res, void *arg)
 
 /* Every console route starts here: the session of the request's cookie, then the permission `need`,
  * then (unless GET) the CSRF token; fn runs only when all hold and owns c from then on. */
-static void admin_begin(struct req *r, unsigned need, bool page, admin_fn fn)
+static void admin_begin_m(struct req *r, unsigned need, bool page, admin_fn fn, const char *name, const char *op)
 {
 	char token[80];
 	if (!cookie(r, SESSION_COOKIE, token, sizeof token) || !hex_token(token, 64)) {
@@ -259,6 +275,10 @@ static void admin_begin(struct req *r, unsigned need, bool page, admin_fn fn)
 	c->fn = fn;
 	c->need = need;
 	c->page = page;
+	if (name)
+		snprintf(c->u.m.name, sizeof c->u.m.name, "%s", name);
+	if (op)
+		snprintf(c->u.m.op, sizeof c->u.m.op, "%s", op);
 	snprintf(c->addr, sizeof c->addr, "%s", req_client_addr(r));
 	crypto_sha256_hex(token, 64, c->sid);
 	OPENSSL_cleanse(token, sizeof token);
@@ -268,6 +288,17 @@ static void admin_begin(struct req *r, unsigned need, bool page, admin_fn fn)
 	snprintf(abs_, sizeof abs_, "%d", cfg->staff_session_s);
 	const char *p[3] = {c->sid, idle, abs_};
 	db_exec(c->db, &q_session, p, 3, on_session, c);
+}
+
+static void admin_begin(struct req *r, unsigned need, bool page, admin_fn fn)
+{
+	admin_begin_m(r, need, page, fn, NULL, NULL);
+}
+
+/* admin_begin with the partner or staff name and the operation of the path kept in c->u.m. */
+static void admin_begin_with(struct req *r, unsigned need, admin_fn fn, const char *name, const char *op)
+{
+	admin_begin_m(r, need, false, fn, name, op);
 }
 
 /* ---- sign-in and sign-out -------------------------------------------------------------------- */
@@ -944,4 +975,471 @@ void h_admin_audit(struct req *r)
 	if (!date_param(r, "from", &from) || !date_param(r, "to", &to) || !limit_param(r, 5000, limit) || !want_csv(r, &csv))
 		return;
 	admin_begin(r, PERM_AUDIT, false, audit_read);
+}
+
+/* ---- partners ------------------------------------------------------------------------------------ */
+
+static struct db_stmt q_partners = {
+	"admin_partners",
+	"SELECT name, protocol, login, CASE WHEN active THEN 'active' ELSE 'disabled' END AS state,"
+	"       kopecks_text(min_amount) AS min, kopecks_text(max_amount) AS max, array_to_string(cidrs, ' ') AS networks,"
+	"       fiscal, to_char(created_at, 'YYYY-MM-DD') AS created"
+	"  FROM partners ORDER BY name",
+	0, 0};
+static struct db_stmt q_partner_insert = {"admin_partner_insert", partner_insert_sql, 9, 0};
+static struct db_stmt q_partner_get = {"admin_partner_get",
+				       "SELECT id, protocol, login FROM partners WHERE name = $1", 1, 0};
+static struct db_stmt q_partner_active = {
+	"admin_partner_active", "UPDATE partners SET active = $2::boolean WHERE name = $1 RETURNING login", 2, 0};
+static struct db_stmt q_partner_secret = {
+	"admin_partner_secret", "UPDATE partners SET password_hash = $2, hmac_secret = $3 WHERE name = $1 RETURNING login",
+	3, 0};
+
+static void partners_list(struct admin_call *c)
+{
+	bool csv = false;
+	want_csv(c->r, &csv);
+	rows_after_audit(c, &q_partners, NULL, 0, "partners", csv);
+}
+
+/* GET /admin/api/partners (finance, admin) */
+void h_admin_partners(struct req *r)
+{
+	bool csv;
+	if (!want_csv(r, &csv))
+		return;
+	admin_begin(r, PERM_REGISTRY, false, partners_list);
+}
+
+/* The answer that shows new credentials, once. */
+static void reply_secret(struct admin_call *c, int status)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s}", "name", c->u.m.name, "protocol", c->u.m.protocol, "login", c->u.m.login);
+	if (c->u.m.sec.hmac)
+		json_object_set_new(j, "hmac_secret", json_string(c->u.m.sec.secret));
+	else
+		json_object_set_new(j, "password", json_string(c->u.m.sec.password));
+	http_reply_json(c->r, status, j);
+	call_free(c);
+}
+
+static void secret_work(void *arg)
+{
+	struct admin_call *c = arg;
+	c->u.m.failed = partner_secret_make(c->u.m.protocol, &c->u.m.sec) != 0;
+}
+
+static bool db_failed(struct admin_call *c, const struct db_result *res, const char *conflict)
+{
+	if (res->status == DB_OK)
+		return false;
+	if (conflict && res->status == DB_ERROR && res->sqlstate && strcmp(res->sqlstate, "23505") == 0)
+		http_reply_error(c->r, 409, "already_exists", "%s", conflict);
+	else if (res->status == DB_ERROR && res->sqlstate && strncmp(res->sqlstate, "22", 2) == 0)
+		http_reply_error(c->r, 400, "invalid_value", "a value is not valid here");
+	else
+		reply_db_unavailable(c->r);
+	call_free(c);
+	return true;
+}
+
+static void on_partner_added(const struct db_result *res, void *arg)
+{
+	struct admin_call *c = arg;
+	if (db_failed(c, res, "a partner with this name or login exists"))
+		return;
+	if (PQntuples(res->res) == 0 && strcmp(c->u.m.op, "add") != 0) {
+		http_reply_error(c->r, 404, "partner_not_found", "no partner with this name");
+		call_free(c);
+		return;
+	}
+	reply_secret(c, strcmp(c->u.m.op, "add") == 0 ? 201 : 200);
+}
+
+static void partner_secret_done(void *arg)
+{
+	struct admin_call *c = arg;
+	if (c->u.m.failed) {
+		http_reply_error(c->r, 503, "unavailable", "no randomness for the credentials; try again");
+		call_free(c);
+		return;
+	}
+	char smin[24], smax[24];
+	snprintf(smin, sizeof smin, "%lld", (long long)c->u.m.min);
+	snprintf(smax, sizeof smax, "%lld", (long long)c->u.m.max);
+	const struct partner_secret *k = &c->u.m.sec;
+	if (strcmp(c->u.m.op, "add") == 0) {
+		const char *p[9] = {c->u.m.name, c->u.m.protocol, c->u.m.login, k->hmac ? NULL : k->hash,
+				    k->hmac ? k->secret : NULL, c->u.m.cidrs, smin, smax, c->u.m.fiscal ? "true" : "false"};
+		db_exec(c->db, &q_partner_insert, p, 9, on_partner_added, c);
+	} else {
+		const char *p[3] = {c->u.m.name, k->hmac ? NULL : k->hash, k->hmac ? k->secret : NULL};
+		db_exec(c->db, &q_partner_secret, p, 3, on_partner_added, c);
+	}
+}
+
+static void make_secret(struct admin_call *c)
+{
+	if (!offload_run(req_offload(c->r), secret_work, partner_secret_done, c)) {
+		http_header(c->r, "Retry-After", "1");
+		http_reply_error(c->r, 503, "busy", "too much hashing at once; try again in a second");
+		call_free(c);
+	}
+}
+
+static void partner_add(struct admin_call *c)
+{
+	json_t *body = req_json(c->r);
+	if (!body) {
+		call_free(c);
+		return;
+	}
+	const char *err = NULL, *k;
+	json_t *v;
+	json_object_foreach(body, k, v) {
+		if (strcmp(k, "name") && strcmp(k, "protocol") && strcmp(k, "login") && strcmp(k, "networks") &&
+		    strcmp(k, "min") && strcmp(k, "max") && strcmp(k, "fiscal")) {
+			http_reply_error(c->r, 400, "unknown_field", "unknown field \"%.40s\"", k);
+			goto out;
+		}
+	}
+	const char *name = json_string_value(json_object_get(body, "name"));
+	const char *protocol = json_string_value(json_object_get(body, "protocol"));
+	const char *login = json_string_value(json_object_get(body, "login"));
+	json_t *nets = json_object_get(body, "networks"), *fiscal = json_object_get(body, "fiscal");
+	c->u.m.min = 100;
+	c->u.m.max = 1500000;
+	if (!partner_name_valid(name))
+		err = "name: 2 to 63 characters of a-z, 0-9, '-', '_', starting with a letter or digit";
+	else if (!partner_protocol_valid(protocol))
+		err = "protocol: osmp, sber-online or json";
+	else if (login && !partner_login_valid(login))
+		err = "login: 1 to 63 characters of letters, digits, '.', '_', '-'";
+	else if (nets && (!json_is_array(nets) || json_array_size(nets) > PARTNER_MAX_CIDRS))
+		err = "networks: a list of at most 32 networks like 203.0.113.0/24";
+	else if (fiscal && !json_is_boolean(fiscal))
+		err = "fiscal: true or false";
+	for (int i = 0; !err && i < 2; i++) {
+		json_t *m = json_object_get(body, i ? "max" : "min");
+		const char *s = json_string_value(m);
+		if (m && (!s || money_parse(s, i ? &c->u.m.max : &c->u.m.min) != MONEY_OK))
+			err = "min/max: amounts in roubles like 1.00 or 15000.00";
+	}
+	if (!err && (c->u.m.min < 1 || c->u.m.max < c->u.m.min))
+		err = "min must be at least 0.01 and not above max";
+	if (err) {
+		http_reply_error(c->r, 400, "invalid_partner", "%s", err);
+		goto out;
+	}
+	size_t idx;
+	size_t n = (size_t)snprintf(c->u.m.cidrs, sizeof c->u.m.cidrs, "{");
+	json_array_foreach(nets, idx, v) {
+		struct partner_net pn;
+		char e[128], text[64];
+		if (!json_is_string(v) || partner_net_parse(json_string_value(v), &pn, e) != 0) {
+			http_reply_error(c->r, 400, "invalid_partner", "networks: %s", json_is_string(v) ? e : "strings");
+			goto out;
+		}
+		partner_net_format(&pn, text, sizeof text);
+		n += (size_t)snprintf(c->u.m.cidrs + n, sizeof c->u.m.cidrs - n, "%s%s", idx ? "," : "", text);
+	}
+	snprintf(c->u.m.cidrs + n, sizeof c->u.m.cidrs - n, "}");
+	snprintf(c->u.m.name, sizeof c->u.m.name, "%s", name);
+	snprintf(c->u.m.protocol, sizeof c->u.m.protocol, "%s", protocol);
+	snprintf(c->u.m.login, sizeof c->u.m.login, "%s", login ? login : name);
+	snprintf(c->u.m.op, sizeof c->u.m.op, "add");
+	c->u.m.fiscal = json_is_true(fiscal);
+	json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:b}", "protocol", protocol, "login", c->u.m.login, "networks",
+			      c->u.m.cidrs, "amounts", "", "fiscal", c->u.m.fiscal);
+	char a[MONEY_BUFSZ], b[MONEY_BUFSZ], range[2 * MONEY_BUFSZ + 4];
+	snprintf(range, sizeof range, "%s..%s", money_format(c->u.m.min, a), money_format(c->u.m.max, b));
+	json_object_set_new(d, "amounts", json_string(range));
+	json_decref(body);
+	audit_then(c, "partner.add", c->u.m.name, d, make_secret);
+	return;
+out:
+	json_decref(body);
+	call_free(c);
+}
+
+/* POST /admin/api/partners {name, protocol, login?, networks?, min?, max?, fiscal?} (admin) */
+void h_admin_partner_add(struct req *r)
+{
+	admin_begin(r, PERM_PARTNERS, false, partner_add);
+}
+
+static void on_partner_found(const struct db_result *res, void *arg)
+{
+	struct admin_call *c = arg;
+	if (db_failed(c, res, NULL))
+		return;
+	if (PQntuples(res->res) != 1) {
+		http_reply_error(c->r, 404, "partner_not_found", "no partner with this name");
+		call_free(c);
+		return;
+	}
+	snprintf(c->u.m.protocol, sizeof c->u.m.protocol, "%s", PQgetvalue(res->res, 0, 1));
+	snprintf(c->u.m.login, sizeof c->u.m.login, "%s", PQgetvalue(res->res, 0, 2));
+	make_secret(c);
+}
+
+static void on_partner_active(const struct db_result *res, void *arg)
+{
+	struct admin_call *c = arg;
+	if (db_failed(c, res, NULL))
+		return;
+	if (PQntuples(res->res) != 1)
+		http_reply_error(c->r, 404, "partner_not_found", "no partner with this name");
+	else
+		http_reply_json(c->r, 200, json_pack("{s:s, s:s}", "name", c->u.m.name, "state",
+						     strcmp(c->u.m.op, "disable") == 0 ? "disabled" : "active"));
+	call_free(c);
+}
+
+static void partner_change_run(struct admin_call *c)
+{
+	const char *p[2] = {c->u.m.name, strcmp(c->u.m.op, "enable") == 0 ? "true" : "false"};
+	if (strcmp(c->u.m.op, "rotate") == 0)
+		db_exec(c->db, &q_partner_get, p, 1, on_partner_found, c);
+	else
+		db_exec(c->db, &q_partner_active, p, 2, on_partner_active, c);
+}
+
+static void partner_change(struct admin_call *c)
+{
+	char action[32];
+	snprintf(action, sizeof action, "partner.%s", c->u.m.op);
+	audit_then(c, action, c->u.m.name, NULL, partner_change_run);
+}
+
+/* POST /admin/api/partners/{name}/{disable|enable|rotate} (admin) */
+void h_admin_partner_change(struct req *r)
+{
+	const char *name = req_param(r, 0), *op = req_param(r, 1);
+	if (!partner_name_valid(name)) {
+		http_reply_error(r, 404, "partner_not_found", "no partner with this name");
+		return;
+	}
+	if (!op || (strcmp(op, "disable") && strcmp(op, "enable") && strcmp(op, "rotate"))) {
+		http_reply_error(r, 404, "not_found", "a partner can be disabled, enabled or rotated");
+		return;
+	}
+	char nm[64], o[16];
+	snprintf(nm, sizeof nm, "%s", name);
+	snprintf(o, sizeof o, "%s", op);
+	admin_begin_with(r, PERM_PARTNERS, partner_change, nm, o);
+}
+
+/* ---- registries ---------------------------------------------------------------------------------- */
+
+static void on_registry(enum cash_status st, const char *csv, size_t len, void *arg)
+{
+	struct admin_call *c = arg;
+	if (st != CASH_OK) {
+		reply_db_unavailable(c->r);
+	} else {
+		char cd[140];
+		snprintf(cd, sizeof cd, "attachment; filename=\"registry-%s-%s.csv\"", c->u.m.name, c->u.m.op);
+		http_header(c->r, "Content-Disposition", cd);
+		http_reply_raw(c->r, 200, "text/csv; charset=utf-8", csv, len);
+	}
+	call_free(c);
+}
+
+static void on_registry_partner(const struct db_result *res, void *arg)
+{
+	struct admin_call *c = arg;
+	if (db_failed(c, res, NULL))
+		return;
+	if (PQntuples(res->res) != 1) {
+		http_reply_error(c->r, 404, "partner_not_found", "no partner with this name");
+		call_free(c);
+		return;
+	}
+	long long id = 0;
+	db_int64(res->res, 0, 0, &id);
+	registry_fetch(c->db, id, c->u.m.op, req_config(c->r)->partner_tz, on_registry, c);
+}
+
+static void registry_run(struct admin_call *c)
+{
+	const char *p[1] = {c->u.m.name};
+	db_exec(c->db, &q_partner_get, p, 1, on_registry_partner, c);
+}
+
+static void registry(struct admin_call *c)
+{
+	audit_then(c, "registry.download", c->u.m.name, json_pack("{s:s}", "date", c->u.m.op), registry_run);
+}
+
+/* GET /admin/api/registries?partner=NAME&date=YYYY-MM-DD (finance, admin): the partner's registry CSV */
+void h_admin_registry(struct req *r)
+{
+	const char *name = NULL, *day = NULL;
+	if (req_query(r, "partner", &name) != 0 || req_query(r, "date", &day) != 0) {
+		http_reply_error(r, 400, "bad_query", "a parameter is given more than once or holds a NUL byte (%%00)");
+		return;
+	}
+	if (!partner_name_valid(name)) {
+		http_reply_error(r, 400, "invalid_partner", "partner: the partner's name");
+		return;
+	}
+	if (!day || !registry_date_valid(day)) {
+		http_reply_error(r, 400, "invalid_date", "date must be a date like 2026-12-31");
+		return;
+	}
+	char nm[64], d[16];
+	snprintf(nm, sizeof nm, "%s", name);
+	snprintf(d, sizeof d, "%s", day);
+	admin_begin_with(r, PERM_REGISTRY, registry, nm, d);
+}
+
+/* ---- staff -------------------------------------------------------------------------------------- */
+
+static struct db_stmt q_staff = {
+	"admin_staff",
+	"SELECT s.login, s.role, CASE WHEN s.active THEN 'active' ELSE 'disabled' END AS state,"
+	"       to_char(s.created_at, 'YYYY-MM-DD') AS created,"
+	"       (SELECT to_char(max(a.at), 'YYYY-MM-DD HH24:MI') FROM staff_audit a WHERE a.staff_id = s.id AND a.action = 'login')"
+	"         AS last_login"
+	"  FROM staff s ORDER BY s.login",
+	0, 0};
+static struct db_stmt q_staff_insert = {
+	"admin_staff_insert", "INSERT INTO staff (login, role, password_hash) VALUES ($1, $2, $3) RETURNING login", 3, 0};
+static struct db_stmt q_staff_reset = {
+	"admin_staff_reset",
+	"UPDATE staff SET password_hash = $2, password_set_at = now() WHERE login = $1 RETURNING login", 2, 0};
+static struct db_stmt q_staff_active = {
+	"admin_staff_active",
+	"UPDATE staff SET active = $2::boolean, disabled_at = CASE WHEN $2::boolean THEN NULL ELSE now() END"
+	" WHERE login = $1 RETURNING login",
+	2, 0};
+
+static void staff_list(struct admin_call *c)
+{
+	bool csv = false;
+	want_csv(c->r, &csv);
+	rows_after_audit(c, &q_staff, NULL, 0, "staff", csv);
+}
+
+/* GET /admin/api/staff (admin) */
+void h_admin_staff(struct req *r)
+{
+	bool csv;
+	if (!want_csv(r, &csv))
+		return;
+	admin_begin(r, PERM_STAFF, false, staff_list);
+}
+
+static void on_staff_changed(const struct db_result *res, void *arg)
+{
+	struct admin_call *c = arg;
+	if (db_failed(c, res, "a staff member with this login exists"))
+		return;
+	if (PQntuples(res->res) != 1) {
+		http_reply_error(c->r, 404, "staff_not_found", "no staff member with this login");
+	} else {
+		json_t *j = json_pack("{s:s}", "login", c->u.m.name);
+		if (c->u.m.password[0])
+			json_object_set_new(j, "password", json_string(c->u.m.password));     /* shown once */
+		if (c->u.m.role[0])
+			json_object_set_new(j, "role", json_string(c->u.m.role));
+		if (strcmp(c->u.m.op, "disable") == 0 || strcmp(c->u.m.op, "enable") == 0)
+			json_object_set_new(j, "state", json_string(c->u.m.op[0] == 'd' ? "disabled" : "active"));
+		http_reply_json(c->r, strcmp(c->u.m.op, "add") == 0 ? 201 : 200, j);
+	}
+	call_free(c);
+}
+
+static void password_work(void *arg)
+{
+	struct admin_call *c = arg;
+	c->u.m.failed = staff_password_new(c->u.m.password) != 0 || staff_password_hash(c->u.m.password, c->u.m.hash) != 0;
+}
+
+static void password_done(void *arg)
+{
+	struct admin_call *c = arg;
+	if (c->u.m.failed) {
+		http_reply_error(c->r, 503, "unavailable", "no randomness for a password; try again");
+		call_free(c);
+		return;
+	}
+	if (strcmp(c->u.m.op, "add") == 0) {
+		const char *p[3] = {c->u.m.name, c->u.m.role, c->u.m.hash};
+		db_exec(c->db, &q_staff_insert, p, 3, on_staff_changed, c);
+	} else {
+		const char *p[2] = {c->u.m.name, c->u.m.hash};
+		db_exec(c->db, &q_staff_reset, p, 2, on_staff_changed, c);
+	}
+}
+
+static void staff_change_run(struct admin_call *c)
+{
+	if (strcmp(c->u.m.op, "add") == 0 || strcmp(c->u.m.op, "reset") == 0) {
+		if (!offload_run(req_offload(c->r), password_work, password_done, c)) {
+			http_header(c->r, "Retry-After", "1");
+			http_reply_error(c->r, 503, "busy", "too much hashing at once; try again in a second");
+			call_free(c);
+		}
+		return;
+	}
+	const char *p[2] = {c->u.m.name, strcmp(c->u.m.op, "enable") == 0 ? "true" : "false"};
+	db_exec(c->db, &q_staff_active, p, 2, on_staff_changed, c);
+}
+
+static void staff_change(struct admin_call *c)
+{
+	char action[32];
+	snprintf(action, sizeof action, "staff.%s", c->u.m.op);
+	if (strcmp(c->u.m.op, "add") == 0) {
+		json_t *body = req_json(c->r);
+		if (!body) {
+			call_free(c);
+			return;
+		}
+		const char *login = json_string_value(json_object_get(body, "login"));
+		const char *role = json_string_value(json_object_get(body, "role"));
+		bool ok = json_object_size(body) == 2 && staff_login_valid(login) && staff_role_valid(role);
+		if (ok) {
+			snprintf(c->u.m.name, sizeof c->u.m.name, "%s", login);
+			snprintf(c->u.m.role, sizeof c->u.m.role, "%s", role);
+		}
+		json_decref(body);
+		if (!ok) {
+			http_reply_error(c->r, 400, "invalid_staff",
+					 "give {\"login\": 2-63 characters of a-z 0-9 . _ -, \"role\": support, finance or admin}");
+			call_free(c);
+			return;
+		}
+		audit_then(c, action, c->u.m.name, json_pack("{s:s}", "role", c->u.m.role), staff_change_run);
+		return;
+	}
+	if (strcmp(c->u.m.name, c->login) == 0 && strcmp(c->u.m.op, "disable") == 0) {
+		http_reply_error(c->r, 409, "cannot_disable_self", "an admin cannot disable their own account");
+		call_free(c);
+		return;
+	}
+	audit_then(c, action, c->u.m.name, NULL, staff_change_run);
+}
+
+/* POST /admin/api/staff {login, role} (admin) */
+void h_admin_staff_add(struct req *r)
+{
+	admin_begin_with(r, PERM_STAFF, staff_change, "", "add");
+}
+
+/* POST /admin/api/staff/{login}/{disable|enable|reset} (admin) */
+void h_admin_staff_change(struct req *r)
+{
+	const char *login = req_param(r, 0), *op = req_param(r, 1);
+	if (!staff_login_valid(login)) {
+		http_reply_error(r, 404, "staff_not_found", "no staff member with this login");
+		return;
+	}
+	if (!op || (strcmp(op, "disable") && strcmp(op, "enable") && strcmp(op, "reset"))) {
+		http_reply_error(r, 404, "not_found", "a staff member can be disabled, enabled or reset");
+		return;
+	}
+	admin_begin_with(r, PERM_STAFF, staff_change, login, op);
 }

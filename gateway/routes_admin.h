@@ -16,5 +16,12 @@ void h_admin_resend(struct req *r);          /* POST /admin/api/receipts/{number
 void h_admin_refund(struct req *r);          /* POST /admin/api/payments/{id}/refunds */
 void h_admin_overview(struct req *r);        /* GET  /admin/api/overview */
 void h_admin_audit(struct req *r);           /* GET  /admin/api/audit */
+void h_admin_partners(struct req *r);        /* GET  /admin/api/partners */
+void h_admin_partner_add(struct req *r);     /* POST /admin/api/partners */
+void h_admin_partner_change(struct req *r);  /* POST /admin/api/partners/{name}/{op} */
+void h_admin_registry(struct req *r);        /* GET  /admin/api/registries */
+void h_admin_staff(struct req *r);           /* GET  /admin/api/staff */
+void h_admin_staff_add(struct req *r);       /* POST /admin/api/staff */
+void h_admin_staff_change(struct req *r);    /* POST /admin/api/staff/{login}/{op} */
 
 #endif

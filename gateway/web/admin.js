@@ -194,6 +194,91 @@ async function audit(params) {
                           ["object", "Объект"], ["details", "Подробности", null, "wrap"]], d.rows, "audit");
 }
 
+function actionButton(text, handler) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "link";
+  b.textContent = text;
+  b.addEventListener("click", handler);
+  return b;
+}
+
+function actions(list) {
+  const span = document.createElement("span");
+  span.className = "row-actions";
+  for (const [text, handler] of list) span.appendChild(actionButton(text, handler));
+  return span;
+}
+
+async function partnerAction(name, op) {
+  const word = { disable: "Отключить", enable: "Включить", rotate: "Выдать новые учётные данные" }[op];
+  if (!confirm(word + " — партнёр " + name + "?")) return;
+  try {
+    const r = await api("POST", "/admin/api/partners/" + encodeURIComponent(name) + "/" + op, {});
+    await partners();
+    if (op === "rotate") showSecret(r);
+    say("Партнёр " + name + ": " + (op === "rotate" ? "новые учётные данные выданы" : r.state) + ".", false);
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+function showSecret(r) {
+  facts($("secret-info"), [["Партнёр", r.name], ["Протокол", r.protocol], ["Логин", r.login], ["Пароль", r.password],
+                           ["HMAC-секрет", r.hmac_secret]]);
+  $("secret-box").hidden = false;
+}
+
+async function partners() {
+  show("partners");
+  const d = await api("GET", "/admin/api/partners");
+  const cols = [["name", "Имя"], ["protocol", "Протокол"], ["login", "Логин"], ["state", "Состояние"], ["min", "Мин., ₽"],
+                ["max", "Макс., ₽"], ["networks", "Сети"], ["created", "Создан"]];
+  if (can("partners"))
+    cols.push(["", "Действия", (r) => actions([[r.state === "active" ? "отключить" : "включить",
+                                                 () => partnerAction(r.name, r.state === "active" ? "disable" : "enable")],
+                                                ["новый пароль", () => partnerAction(r.name, "rotate")]])]);
+  table($("partner-rows"), cols, d.rows, "partners");
+  const sel = $("registry-partner");
+  sel.textContent = "";
+  for (const r of d.rows) {
+    const o = document.createElement("option");
+    o.value = o.textContent = r.name;
+    sel.appendChild(o);
+  }
+  if (!$("registry-date").value) $("registry-date").value = new Date().toISOString().slice(0, 10);
+  $("partner-form").hidden = !can("partners");
+}
+
+async function staffAction(login, op) {
+  const word = { disable: "Отключить", enable: "Включить", reset: "Сбросить пароль" }[op];
+  if (!confirm(word + " — " + login + "?")) return;
+  try {
+    const r = await api("POST", "/admin/api/staff/" + encodeURIComponent(login) + "/" + op, {});
+    await staff();
+    if (r.password) showPassword(r);
+    say(login + ": " + (r.state || "пароль сброшен") + ".", false);
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+function showPassword(r) {
+  facts($("password-info"), [["Логин", r.login], ["Пароль", r.password]]);
+  $("password-box").hidden = false;
+}
+
+async function staff() {
+  show("staff");
+  const d = await api("GET", "/admin/api/staff");
+  table($("staff-rows"), [["login", "Логин"], ["role", "Роль"], ["state", "Состояние"], ["created", "Создан"],
+                          ["last_login", "Последний вход"],
+                          ["", "Действия", (r) => actions([[r.state === "active" ? "отключить" : "включить",
+                                                            () => staffAction(r.login, r.state === "active" ? "disable" : "enable")],
+                                                           ["сбросить пароль", () => staffAction(r.login, "reset")]])]],
+        d.rows, "staff");
+}
+
 async function route() {
   say("", false);
   const h = location.hash.replace(/^#/, "");
@@ -202,6 +287,8 @@ async function route() {
     if (view === "payment" && rest) await payment(decodeURIComponent(rest));
     else if (view === "search") await search(new URLSearchParams(rest));
     else if (view === "audit" && can("audit")) await audit(new URLSearchParams(rest));
+    else if (view === "partners" && can("registry")) await partners();
+    else if (view === "staff" && can("staff")) await staff();
     else await overview();
   } catch (e) {
     say(e.message, true);
@@ -285,6 +372,47 @@ $("logout").addEventListener("click", async () => {
     await fetch("/admin/logout", { method: "POST", headers: { "X-CSRF-Token": me.csrf }, credentials: "same-origin" });
   } finally {
     location.href = "/admin/login";
+  }
+});
+
+$("registry-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const p = new URLSearchParams({ partner: $("registry-partner").value, date: $("registry-date").value });
+  location.href = "/admin/api/registries?" + p;          // a CSV file: the browser downloads it
+});
+
+$("partner-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const body = { name: f.get("name").trim(), protocol: f.get("protocol") };
+  const nets = f.get("networks").trim();
+  if (nets) body.networks = nets.split(/[\s,]+/);
+  for (const k of ["min", "max"]) {
+    const v = f.get(k).trim().replace(",", ".");
+    if (v) body[k] = /\./.test(v) ? v : v + ".00";
+  }
+  try {
+    const r = await api("POST", "/admin/api/partners", body);
+    ev.target.reset();
+    await partners();
+    showSecret(r);
+    say("Партнёр " + r.name + " добавлен.", false);
+  } catch (e) {
+    say(e.message, true);
+  }
+});
+
+$("staff-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  try {
+    const r = await api("POST", "/admin/api/staff", { login: f.get("login").trim(), role: f.get("role") });
+    ev.target.reset();
+    await staff();
+    showPassword(r);
+    say("Сотрудник " + r.login + " добавлен.", false);
+  } catch (e) {
+    say(e.message, true);
   }
 });
 

@@ -418,6 +418,88 @@ def test_support_resends_a_receipt_to_a_new_address_and_finance_refunds_part(c):
     assert details[0]["reason"] == "двойная оплата" and details[0]["amount_kopecks"] == 25000, details
 
 
+def osmp_check(c, login, password):
+    import base64
+    auth = "Basic " + base64.b64encode(("%s:%s" % (login, password)).encode()).decode()
+    st, h, body = c.gw.request("GET", "/v1/osmp?command=check&txn_id=1&account=12345&sum=10.00",
+                               headers={"Authorization": auth})
+    return st, body
+
+
+@test
+def test_admin_manages_partners_and_staff_and_finance_downloads_registries(c):
+    adm, fin, sup = Browser(c.gw), Browser(c.gw), Browser(c.gw)
+    pw = staff(c, "adm3", "admin")
+    assert adm.sign_in("adm3", pw)[0] == 303 and fin.sign_in("fin", c.pw["fin"])[0] == 303
+    assert sup.sign_in("sup", c.pw["sup"])[0] == 303
+    new = {"name": "shop1", "protocol": "osmp", "networks": ["127.0.0.0/8"], "min": "1.00", "max": "5000.00"}
+    for b in (sup, fin):
+        st, _, d = b.json("POST", "/admin/api/partners", new)
+        assert st == 403 and error_of(d)[0] == "forbidden", d
+    st, _, d = sup.json("GET", "/admin/api/partners")
+    assert st == 403, d
+    for bad, why in (({"name": "X Y", "protocol": "osmp"}, "name"), ({"name": "shop2", "protocol": "ftp"}, "protocol"),
+                     ({"name": "shop2", "protocol": "osmp", "networks": ["300.1.1.1/8"]}, "networks"),
+                     ({"name": "shop2", "protocol": "osmp", "min": "-1"}, "min"),
+                     ({"name": "shop2", "protocol": "osmp", "extra": 1}, "unknown")):
+        st, _, d = adm.json("POST", "/admin/api/partners", bad)
+        assert st == 400 and why in error_of(d)[1] + error_of(d)[0], (bad, d)
+    st, h, d = adm.json("POST", "/admin/api/partners", new)
+    assert st == 201 and d["login"] == "shop1" and len(d["password"]) == 32 and "no-store" in h["cache-control"], d
+    old = d["password"]
+    assert sql(c, "SELECT count(*) FROM partners WHERE name = 'shop1' AND password_hash LIKE 'pbkdf2-sha256$%'") == "1"
+    assert adm.json("POST", "/admin/api/partners", new)[0] == 409
+    st, body = osmp_check(c, "shop1", old)
+    assert st == 200 and b"<result>0</result>" in body, (st, body)
+    # rotate: a new password once; the old one stops working
+    st, _, d = adm.json("POST", "/admin/api/partners/shop1/rotate", {})
+    assert st == 200 and d["password"] != old, d
+    wait_for(lambda: osmp_check(c, "shop1", old)[0] == 401, 10, "the old password refused")
+    # (each event loop keeps a partner for up to 2 s: within that the new one works everywhere)
+    wait_for(lambda: osmp_check(c, "shop1", d["password"])[0] == 200, 10, "the new password accepted")
+    st, _, d2 = adm.json("POST", "/admin/api/partners/shop1/disable", {})
+    assert st == 200 and d2["state"] == "disabled", d2
+    wait_for(lambda: osmp_check(c, "shop1", d["password"])[0] != 200, 10, "a disabled partner refused")
+    assert adm.json("POST", "/admin/api/partners/shop1/enable", {})[2]["state"] == "active"
+    assert adm.json("POST", "/admin/api/partners/nobody/rotate", {})[0] == 404
+    assert adm.json("POST", "/admin/api/partners/shop1/delete", {})[0] == 404
+    rows = {r["name"]: r for r in fin.json("GET", "/admin/api/partners")[2]["rows"]}
+    assert rows["shop1"]["state"] == "active" and rows["shop1"]["networks"] == "127.0.0.0/8", rows
+    # finance downloads a registry
+    st, h, body = fin.request("GET", "/admin/api/registries?partner=shop1&date=2026-01-15")
+    assert st == 200 and h["content-type"].startswith("text/csv") and "registry-shop1-2026-01-15" in h["content-disposition"]
+    assert body.decode().splitlines() == ["partner_txn_id,our_id,date,account,amount", "TOTAL,0,2026-01-15,,0.00"], body
+    assert fin.request("GET", "/admin/api/registries?partner=shop1&date=2026-02-30")[0] == 400
+    assert fin.request("GET", "/admin/api/registries?partner=nobody&date=2026-01-15")[0] == 404
+    assert sup.request("GET", "/admin/api/registries?partner=shop1&date=2026-01-15")[0] == 403
+    # staff: add (the password once), reset (the old one stops), disable (signed out); not oneself
+    st, _, d = adm.json("POST", "/admin/api/staff", {"login": "newbie", "role": "support"})
+    assert st == 201 and d["role"] == "support" and len(d["password"]) == 20, d
+    nb = Browser(c.gw)
+    assert nb.sign_in("newbie", d["password"])[0] == 303
+    assert adm.json("POST", "/admin/api/staff", {"login": "newbie", "role": "support"})[0] == 409
+    assert adm.json("POST", "/admin/api/staff", {"login": "x", "role": "boss"})[0] == 400
+    st, _, r = adm.json("POST", "/admin/api/staff/newbie/reset", {})
+    assert st == 200 and r["password"] != d["password"], r
+    assert nb.json("GET", "/admin/api/me")[0] == 401                      # reset signs out everywhere
+    assert Browser(c.gw).sign_in("newbie", d["password"])[0] == 401
+    assert nb.sign_in("newbie", r["password"])[0] == 303
+    assert adm.json("POST", "/admin/api/staff/newbie/disable", {})[2]["state"] == "disabled"
+    assert nb.json("GET", "/admin/api/me")[0] == 401
+    st, _, e = adm.json("POST", "/admin/api/staff/adm3/disable", {})
+    assert st == 409 and error_of(e)[0] == "cannot_disable_self", e
+    assert fin.json("POST", "/admin/api/staff", {"login": "evil", "role": "admin"})[0] == 403
+    staff_rows = {r["login"]: r for r in adm.json("GET", "/admin/api/staff")[2]["rows"]}
+    assert staff_rows["newbie"]["state"] == "disabled" and staff_rows["sup"]["role"] == "support", staff_rows
+    acts = [(a["login"], a["action"], a["object"]) for a in audit(c)]
+    for a in (("adm3", "partner.add", "shop1"), ("adm3", "partner.rotate", "shop1"), ("adm3", "partner.disable", "shop1"),
+              ("fin", "registry.download", "shop1"), ("adm3", "staff.add", "newbie"), ("adm3", "staff.reset", "newbie"),
+              ("adm3", "staff.disable", "newbie")):
+        assert a in acts, (a, acts[-20:])
+    text = sql(c, "SELECT string_agg(details::text, ' ') FROM staff_audit")
+    assert old not in text and d["password"] not in text and r["password"] not in text
+
+
 @test
 def test_overview_and_the_audit_log_hold_every_action_of_the_run(c):
     adm = Browser(c.gw)
