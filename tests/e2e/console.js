@@ -121,6 +121,21 @@ async function main() {
     await shot(page, name);
   }, browser);
 
+  await scenario('admin_rotates_a_partner_password_shown_once', async (page, name) => {
+    page.on('dialog', (d) => d.accept());
+    await signIn(page, 'adm', name);
+    await page.click('nav a[data-view=partners]');
+    await page.waitForSelector('#partner-rows table');
+    const row = page.locator('#partner-rows tbody tr', { hasText: 'term1' });
+    await row.locator('button', { hasText: 'новый пароль' }).click();
+    await page.waitForSelector('#secret-box:not([hidden])');
+    const text = await page.textContent('#secret-info');
+    const m = text.match(/Пароль([0-9a-f]{32})/);
+    check(m, 'the new password shown: ' + text);
+    console.log('# rotated ' + m[1]);
+    await shot(page, name);
+  }, browser);
+
   await scenario('the_console_fits_a_phone_and_signing_out_ends_the_session', async (page, name) => {
     await signIn(page, 'sup', name);
     await page.waitForSelector('#totals');

@@ -2,7 +2,9 @@
 acquirer), makes three staff members with `gatewayd staff add` and a paid web payment, runs the
 Playwright scenarios in Debian's Chromium (tests/e2e/console.js, TAP), then checks what the browser
 did: the resent receipt arrived at the SMTP server at the new address, the refund is in the ledger
-once, the audit log holds each role's actions. Screenshots go to tests/e2e/screenshots/console-*."""
+once, the partner password admin rotated: the old one refused and the new one taken by the OSMP
+endpoint, the audit log holds each role's actions. Screenshots go to tests/e2e/screenshots/console-*."""
+import base64
 import json
 import os
 import re
@@ -40,6 +42,9 @@ def main():
             rc, out, err = gatewayd(["staff", "add", login, "--role", role], pg.url)
             assert rc == 0, err
             creds[login] = re.search(r"^password:\s+(\S+)$", out, re.M).group(1)
+        rc, out, err = gatewayd(["partner", "add", "term1", "--protocol", "osmp", "--cidr", "127.0.0.0/8"], pg.url)
+        assert rc == 0, err
+        old = re.search(r"^password:\s+(\S+)$", out, re.M).group(1)
         gw = Gateway(pg.url, GATEWAY_ADAPTERS="sandbox", GATEWAY_SANDBOX_SECRET="e2e-console-sandbox-0123456789",
                      GATEWAY_MAIL_URL=smtp.url, GATEWAY_MAIL_FROM="receipts@gw.example")
         gw.env["GATEWAY_PUBLIC_URL"] = "http://127.0.0.1:%d" % gw.port
@@ -59,7 +64,11 @@ def main():
         smtp.wait_for(1, 30)
         p = subprocess.run(["node", os.path.join(ROOT, "tests", "e2e", "console.js"), "http://127.0.0.1:%d" % gw.port,
                             SHOTS, json.dumps(creds)], capture_output=True, text=True, timeout=600)
+        rotated = None
         for line in p.stdout.splitlines():
+            if line.startswith("# rotated "):
+                rotated = line.split()[2]
+                continue
             if line.startswith("1.."):
                 continue
             print(line, flush=True)
@@ -79,8 +88,20 @@ def main():
         check("db: the refund finance made is one ledger debit of 150.00",
               pg.psql("SELECT string_agg(amount::text, ',') FROM ledger WHERE payment_id = '%s' AND kind = 'debit'"
                       % pid) == "-15000")
+        def osmp(password):
+            auth = "Basic " + base64.b64encode(("term1:%s" % password).encode()).decode()
+            return gw.request("GET", "/v1/osmp?command=check&txn_id=1&account=12345&sum=10.00",
+                              headers={"Authorization": auth})[0]
+        try:
+            wait_for(lambda: rotated and osmp(old) == 401 and osmp(rotated) == 200, 10, "the rotation to take hold")
+            took = True
+        except AssertionError:
+            took = False
+        check("osmp: after admin rotated term1's password in the browser the old one is refused, the new one works",
+              took)
         acts = set(pg.psql("SELECT login || ':' || action FROM staff_audit").splitlines())
-        for a in ("sup:login", "sup:receipt.resend", "sup:view.payment", "sup:logout", "fin:refund", "adm:login"):
+        for a in ("sup:login", "sup:receipt.resend", "sup:view.payment", "sup:logout", "fin:refund", "adm:login",
+                  "adm:partner.rotate"):
             check("audit: " + a, a in acts)
         check("audit: the failed sign-in is recorded", "sup:login.failed" in acts)
     finally:
