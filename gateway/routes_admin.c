@@ -738,9 +738,9 @@ static void on_rows(const struct db_result *res, void *arg)
 	free(rc);
 }
 
-/* Runs stmt and answers its rows (JSON or CSV), after the audit line was written. */
-static void rows_after_audit(struct admin_call *c, struct db_stmt *stmt, const char *const *p, int n, const char *name,
-			     bool csv)
+/* Runs stmt and answers its rows (JSON or CSV); c is done with. */
+static void query_rows(struct admin_call *c, struct db_stmt *stmt, const char *const *p, int n, const char *name,
+		       bool csv)
 {
 	struct rows_call *rc = calloc(1, sizeof *rc);
 	if (!rc) {
@@ -782,7 +782,7 @@ static void search_run(struct admin_call *c)
 	const char *p[8] = {q && *q ? q : NULL, from, to, channel && *channel ? channel : NULL,
 			    status && *status ? status : NULL, limit, (c->perms & PERM_UNMASKED) ? "true" : "false",
 			    req_config(r)->receipt_tz};
-	rows_after_audit(c, &q_search, p, 8, "payments", csv);
+	query_rows(c, &q_search, p, 8, "payments", csv);
 }
 
 static void search(struct admin_call *c)
@@ -955,7 +955,7 @@ static void audit_read(struct admin_call *c)
 	want_csv(r, &csv);
 	const char *p[6] = {from, to, login && *login ? login : NULL, action && *action ? action : NULL, limit,
 			    req_config(r)->receipt_tz};
-	rows_after_audit(c, &q_audit_read, p, 6, "audit", csv);
+	query_rows(c, &q_audit_read, p, 6, "audit", csv);
 }
 
 /* GET /admin/api/audit?from=&to=&login=&action=&limit=&format= */
@@ -999,7 +999,7 @@ static void partners_list(struct admin_call *c)
 {
 	bool csv = false;
 	want_csv(c->r, &csv);
-	rows_after_audit(c, &q_partners, NULL, 0, "partners", csv);
+	query_rows(c, &q_partners, NULL, 0, "partners", csv);
 }
 
 /* GET /admin/api/partners (finance, admin) */
@@ -1319,7 +1319,7 @@ static void staff_list(struct admin_call *c)
 {
 	bool csv = false;
 	want_csv(c->r, &csv);
-	rows_after_audit(c, &q_staff, NULL, 0, "staff", csv);
+	query_rows(c, &q_staff, NULL, 0, "staff", csv);
 }
 
 /* GET /admin/api/staff (admin) */
