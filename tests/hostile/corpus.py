@@ -92,6 +92,11 @@ PARAMS = {
     "/v1/osmp": ["command", "txn_id", "account", "sum", "txn_date"],
     "/v1/sber-online": ["ACTION", "ACCOUNT", "AMOUNT", "PAY_ID", "PAY_DATE"],
     "/v1/notifications/{adapter}": ["mdOrder", "operation", "status", "checksum", "orderNumber"],
+    "/admin/api/payments": ["q", "from", "to", "channel", "status", "limit", "format"],
+    "/admin/api/audit": ["from", "to", "login", "action", "limit", "format"],
+    "/admin/api/registries": ["partner", "date"],
+    "/admin/api/partners": ["format"],
+    "/admin/api/staff": ["format"],
 }
 GENERIC_PARAMS = ["id", "q", "a[]", "__proto__"]
 
@@ -104,6 +109,11 @@ BODY_FIELDS = {
     "/v1/partner/payments": {"txn_id": "HX-9", "contract": "555000111", "amount": "10.00", "email": "p@example.com"},
     "/v1/internal/payments/{id}/refunds": {"amount": "1.00"},
     "/v1/internal/receipts/{number}/resend": {"email": "again@example.com"},
+    "/admin/api/payments/{id}/refunds": {"amount": "1.00", "reason": "hostile input"},
+    "/admin/api/receipts/{number}/resend": {"email": "again@example.com"},
+    "/admin/api/partners": {"name": "hostile1", "protocol": "osmp", "networks": ["127.0.0.0/8"], "min": "1.00",
+                            "max": "10.00", "fiscal": False},
+    "/admin/api/staff": {"login": "hostile1", "role": "support"},
 }
 
 

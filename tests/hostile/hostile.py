@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -75,9 +76,33 @@ def prepare(c):
                    GATEWAY_YOOKASSA_ALLOW_CIDRS="192.0.2.0/24", GATEWAY_JANITOR_INTERVAL=0,
                    GATEWAY_LOG_LEVEL="info")
     c.gw.start()
+    # a console session (admin) for the /admin/api routes
+    rc, out, err = gatewayd(["staff", "add", "hostile-admin", "--role", "admin"], c.pg.url)
+    assert rc == 0, err
+    c.staff_cookie, c.staff_csrf = console_session(c.gw, "hostile-admin", creds(out)["password"])
     c.fds0 = fd_count(c)
     c.stats = {}
     return c
+
+
+def console_session(gw, login, password):
+    """Signs in at /admin/login as a browser would: (the session cookie, its CSRF token)."""
+    st, h, page = gw.request("GET", "/admin/login")
+    form_csrf = re.search(rb'name="csrf" value="([0-9a-f]+)"', page).group(1).decode()
+    bound = re.search(r"gw_login=([0-9a-f]+)", h["set-cookie"]).group(1)
+    body = urllib.parse.urlencode({"login": login, "password": password, "csrf": form_csrf}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
+    conn.request("POST", "/admin/login", body, {"Content-Type": "application/x-www-form-urlencoded",
+                                                "Cookie": "gw_login=" + bound})
+    r = conn.getresponse()
+    r.read()
+    cookies = " ".join(v for k, v in r.getheaders() if k.lower() == "set-cookie")
+    conn.close()
+    assert r.status == 303, r.status
+    session = re.search(r"gw_staff=([0-9a-f]{64})", cookies).group(1)
+    st, h, me = gw.json("GET", "/admin/api/me", headers={"Cookie": "gw_staff=" + session})
+    assert st == 200, (st, me)
+    return "gw_staff=" + session, me["csrf"]
 
 
 def teardown(c):
@@ -176,7 +201,8 @@ def kind_of(pattern):
         return "osmp"
     if pattern == "/v1/sber-online":
         return "sber"
-    if pattern in ("/pay", "/pay/result", "/pay/{file}", "/sandbox/pay", "/metrics", "/v1/receipts/{token}"):
+    if pattern in ("/pay", "/pay/result", "/pay/{file}", "/sandbox/pay", "/metrics", "/v1/receipts/{token}", "/admin",
+                   "/admin/login", "/admin/assets/{file}"):
         return "page"
     return "json"
 
@@ -239,6 +265,9 @@ def authenticate(c, pattern, case):
         return dict(h, **{"X-Partner-Login": shop["login"], "X-Timestamp": ts, "X-Signature": sig})
     if pattern.startswith("/v1/internal/"):
         return dict(h, Authorization="Bearer " + ADMIN)
+    if pattern.startswith("/admin/api/") and "Cookie" not in h and "X-CSRF-Token" not in h:
+        # the console's session (not for /admin/logout: that would end it for the cases after)
+        return dict(h, Cookie=c.staff_cookie, **{"X-CSRF-Token": c.staff_csrf})
     return h
 
 
