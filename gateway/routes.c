@@ -204,6 +204,7 @@ static const struct route core_routes[] = {
 	{"POST", "/admin/api/partners", h_admin_partner_add, NULL},
 	{"POST", "/admin/api/partners/{name}/{op}", h_admin_partner_change, NULL},
 	{"GET", "/admin/api/registries", h_admin_registry, NULL},
+	{"POST", "/admin/api/reconcile", h_admin_reconcile, NULL},
 	{"GET", "/admin/api/staff", h_admin_staff, NULL},
 	{"POST", "/admin/api/staff", h_admin_staff_add, NULL},
 	{"POST", "/admin/api/staff/{login}/{op}", h_admin_staff_change, NULL},

@@ -36,6 +36,7 @@
 #include "offload.h"
 #include "partners.h"
 #include "ratelimit.h"
+#include "reconcile.h"
 #include "registries.h"
 #include "routes_common.h"
 #include "routes_receipts.h"
@@ -1292,6 +1293,168 @@ void h_admin_registry(struct req *r)
 	snprintf(nm, sizeof nm, "%s", name);
 	snprintf(d, sizeof d, "%s", day);
 	admin_begin_with(r, PERM_REGISTRY, registry, nm, d);
+}
+
+/* ---- reconcile an uploaded registry --------------------------------------------------------------- */
+
+/* The comparison of `gatewayd reconcile` (reconcile.c), run on the offload pool with a connection of
+ * its own (blocking libpq, never on an event loop); reconciling is rare and a registry is a few
+ * thousand lines. */
+struct reconcile_job {
+	struct admin_call *c;
+	char *csv;
+	size_t len;
+	char conninfo[1024];
+	char tz[64];
+	int rc;                   /* reconcile_run's, or 1 (database) / 3 (no such partner) */
+	char err[RECONCILE_ERRSZ];
+	struct reconcile_summary sum;
+	json_t *problems;
+};
+
+static void add_problem(const struct reconcile_problem *p, void *arg)
+{
+	struct reconcile_job *j = arg;
+	char a[MONEY_BUFSZ] = "", b[MONEY_BUFSZ] = "";
+	json_t *o = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "problem", p->problem, "partner_txn_id",
+			      ident_utf8_valid(p->txn, strlen(p->txn)) ? p->txn : NULL, "our_id",
+			      p->our_id && *p->our_id ? p->our_id : NULL, "account",
+			      p->account && *p->account && ident_utf8_valid(p->account, strlen(p->account)) ? p->account : NULL,
+			      "their_amount", p->theirs ? money_format(*p->theirs, a) : NULL, "our_amount",
+			      p->ours ? money_format(*p->ours, b) : NULL, "detail",
+			      p->detail && ident_utf8_valid(p->detail, strlen(p->detail)) ? p->detail : NULL);
+	if (o && json_array_size(j->problems) < 10000)
+		json_array_append_new(j->problems, o);
+	else
+		json_decref(o);
+}
+
+static void reconcile_work(void *arg)
+{
+	struct reconcile_job *j = arg;
+	j->rc = 1;
+	PGconn *db = PQconnectdb(j->conninfo);
+	if (PQstatus(db) != CONNECTION_OK) {
+		snprintf(j->err, sizeof j->err, "the database cannot be reached");
+		PQfinish(db);
+		return;
+	}
+	const char *p[1] = {j->c->u.m.name};
+	PGresult *r = PQexecParams(db, "SELECT id, protocol FROM partners WHERE name = $1", 1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		j->rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 3 : 1;
+		PQclear(r);
+		PQfinish(db);
+		return;
+	}
+	long long id = atoll(PQgetvalue(r, 0, 0));
+	bool osmp = strcmp(PQgetvalue(r, 0, 1), "osmp") == 0;
+	PQclear(r);
+	FILE *f = fmemopen(j->csv, j->len, "rb");
+	if (f) {
+		j->rc = reconcile_run(db, id, osmp, j->c->u.m.op[0] ? j->c->u.m.op : NULL, f, "the file", j->tz, add_problem,
+				      j, &j->sum, j->err);
+		fclose(f);
+	}
+	PQfinish(db);
+}
+
+static void reconcile_done(void *arg)
+{
+	struct reconcile_job *j = arg;
+	struct admin_call *c = j->c;
+	if (j->rc == 3) {
+		http_reply_error(c->r, 404, "partner_not_found", "no partner with this name");
+	} else if (j->rc == 2) {
+		http_reply_error(c->r, 400, "invalid_registry", "%s", j->err);
+	} else if (j->rc != 0) {
+		log_kv(LOG_ERROR, "console: reconcile failed", "reason", j->err, NULL);
+		reply_db_unavailable(c->r);
+	} else {
+		char a[MONEY_BUFSZ], b[MONEY_BUFSZ];
+		json_t *sum = json_pack("{s:I, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I}", "theirs", (json_int_t)j->sum.theirs,
+					"their_total", money_format(j->sum.their_sum, a), "ours", (json_int_t)j->sum.ours,
+					"our_total", money_format(j->sum.our_sum, b), "matched", (json_int_t)j->sum.matched,
+					"missing_in_ours", (json_int_t)j->sum.missing_ours, "missing_in_theirs",
+					(json_int_t)j->sum.missing_theirs, "mismatched", (json_int_t)j->sum.mismatched,
+					"problems", (json_int_t)j->sum.problems);
+		http_reply_json(c->r, 200, json_pack("{s:s, s:o, s:O}", "partner", c->u.m.name, "summary", sum,
+						     "problems", j->problems));
+	}
+	json_decref(j->problems);
+	free(j->csv);
+	free(j);
+	call_free(c);
+}
+
+static void reconcile_start(struct admin_call *c)
+{
+	size_t len = 0;
+	const char *body = req_body(c->r, &len);
+	struct reconcile_job *j = calloc(1, sizeof *j);
+	if (!j || !(j->csv = malloc(len ? len : 1)) || !(j->problems = json_array())) {
+		if (j)
+			free(j->csv);
+		free(j);
+		http_reply_error(c->r, 503, "unavailable", "out of memory");
+		call_free(c);
+		return;
+	}
+	memcpy(j->csv, body, len);
+	j->len = len;
+	j->c = c;
+	const struct config *cfg = req_config(c->r);
+	snprintf(j->conninfo, sizeof j->conninfo, "%s", cfg->database_url);
+	snprintf(j->tz, sizeof j->tz, "%s", cfg->partner_tz);
+	if (!offload_run(req_offload(c->r), reconcile_work, reconcile_done, j)) {
+		json_decref(j->problems);
+		free(j->csv);
+		free(j);
+		http_header(c->r, "Retry-After", "1");
+		http_reply_error(c->r, 503, "busy", "too much work off the loops at once; try again in a second");
+		call_free(c);
+	}
+}
+
+static void reconcile(struct admin_call *c)
+{
+	json_t *d = json_pack("{s:s}", "date", c->u.m.op[0] ? c->u.m.op : "from the file");
+	audit_then(c, "reconcile", c->u.m.name, d, reconcile_start);
+}
+
+/* POST /admin/api/reconcile?partner=NAME[&date=YYYY-MM-DD], the partner's registry (text/csv) as the
+ * body (finance, admin): the differences from ours, as `gatewayd reconcile` finds them. */
+void h_admin_reconcile(struct req *r)
+{
+	const char *name = NULL, *day = NULL;
+	if (req_query(r, "partner", &name) != 0 || req_query(r, "date", &day) != 0) {
+		http_reply_error(r, 400, "bad_query", "a parameter is given more than once or holds a NUL byte (%%00)");
+		return;
+	}
+	if (!partner_name_valid(name)) {
+		http_reply_error(r, 400, "invalid_partner", "partner: the partner's name");
+		return;
+	}
+	if (day && *day && !registry_date_valid(day)) {
+		http_reply_error(r, 400, "invalid_date", "date must be a date like 2026-12-31");
+		return;
+	}
+	const char *ct = req_header(r, "Content-Type");
+	if (!ct || (strncasecmp(ct, "text/csv", 8) != 0 && strncasecmp(ct, "text/plain", 10) != 0)) {
+		http_reply_error(r, 415, "unsupported_media_type", "send the registry as text/csv");
+		return;
+	}
+	size_t len = 0;
+	req_body(r, &len);
+	if (len == 0) {
+		http_reply_error(r, 400, "invalid_registry", "the registry is empty");
+		return;
+	}
+	char nm[64], d[16] = "";
+	snprintf(nm, sizeof nm, "%s", name);
+	if (day)
+		snprintf(d, sizeof d, "%s", day);
+	admin_begin_with(r, PERM_REGISTRY, reconcile, nm, d);
 }
 
 /* ---- staff -------------------------------------------------------------------------------------- */

@@ -20,6 +20,7 @@ void h_admin_partners(struct req *r);        /* GET  /admin/api/partners */
 void h_admin_partner_add(struct req *r);     /* POST /admin/api/partners */
 void h_admin_partner_change(struct req *r);  /* POST /admin/api/partners/{name}/{op} */
 void h_admin_registry(struct req *r);        /* GET  /admin/api/registries */
+void h_admin_reconcile(struct req *r);       /* POST /admin/api/reconcile */
 void h_admin_staff(struct req *r);           /* GET  /admin/api/staff */
 void h_admin_staff_add(struct req *r);       /* POST /admin/api/staff */
 void h_admin_staff_change(struct req *r);    /* POST /admin/api/staff/{login}/{op} */

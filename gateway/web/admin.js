@@ -239,12 +239,13 @@ async function partners() {
                                                  () => partnerAction(r.name, r.state === "active" ? "disable" : "enable")],
                                                 ["новый пароль", () => partnerAction(r.name, "rotate")]])]);
   table($("partner-rows"), cols, d.rows, "partners");
-  const sel = $("registry-partner");
-  sel.textContent = "";
-  for (const r of d.rows) {
-    const o = document.createElement("option");
-    o.value = o.textContent = r.name;
-    sel.appendChild(o);
+  for (const sel of [$("registry-partner"), $("reconcile-partner")]) {
+    sel.textContent = "";
+    for (const r of d.rows) {
+      const o = document.createElement("option");
+      o.value = o.textContent = r.name;
+      sel.appendChild(o);
+    }
   }
   if (!$("registry-date").value) $("registry-date").value = new Date().toISOString().slice(0, 10);
   $("partner-form").hidden = !can("partners");
@@ -379,6 +380,35 @@ $("registry-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const p = new URLSearchParams({ partner: $("registry-partner").value, date: $("registry-date").value });
   location.href = "/admin/api/registries?" + p;          // a CSV file: the browser downloads it
+});
+
+$("reconcile-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const file = $("reconcile-file").files[0];
+  if (!file) return;
+  const p = new URLSearchParams({ partner: $("reconcile-partner").value });
+  if ($("reconcile-date").value) p.set("date", $("reconcile-date").value);
+  const btn = ev.target.querySelector("button");
+  btn.disabled = true;
+  try {
+    const res = await fetch("/admin/api/reconcile?" + p, {
+      method: "POST", credentials: "same-origin", body: await file.text(),
+      headers: { "Content-Type": "text/csv", "X-CSRF-Token": me.csrf, Accept: "application/json" } });
+    const d = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error((d.error && d.error.message) || "ошибка " + res.status);
+    const s = d.summary;
+    $("reconcile-summary").textContent = "У партнёра " + s.theirs + " платежей на " + s.their_total + " ₽, у нас " +
+      s.ours + " на " + s.our_total + " ₽; совпало " + s.matched + ", расхождений " + s.problems + ".";
+    $("reconcile-summary").hidden = false;
+    $("reconcile-rows").hidden = false;
+    table($("reconcile-rows"), [["problem", "Расхождение"], ["partner_txn_id", "Транзакция партнёра"], ["our_id", "Наш номер"],
+                                ["account", "Договор"], ["their_amount", "У партнёра, ₽"], ["our_amount", "У нас, ₽"],
+                                ["detail", "Подробности", null, "wrap"]], d.problems, "reconcile-" + d.partner);
+  } catch (e) {
+    say(e.message, true);
+  } finally {
+    btn.disabled = false;
+  }
 });
 
 $("partner-form").addEventListener("submit", async (ev) => {

@@ -109,12 +109,28 @@ async function main() {
     await shot(page, name + '-5-refunded');
   }, browser);
 
+  await scenario('finance_uploads_a_partner_registry_and_sees_the_differences', async (page, name) => {
+    await signIn(page, 'fin', name);
+    await page.click('nav a[data-view=partners]');
+    await page.waitForSelector('#partner-rows table');
+    await page.selectOption('#reconcile-partner', 'term1');
+    await page.fill('#reconcile-date', new Date().toISOString().slice(0, 10));
+    await page.setInputFiles('#reconcile-file', { name: 'term1.csv', mimeType: 'text/csv',
+      buffer: Buffer.from('partner_txn_id,our_id,date,account,amount\nT-404,,,12345,77.00\n') });
+    await page.click('#reconcile-form button[type=submit]');
+    await page.waitForSelector('#reconcile-rows table');
+    const rows = await page.$$eval('#reconcile-rows tbody tr', (trs) => trs.map((t) => t.textContent));
+    check(rows.length === 1 && rows[0].includes('missing_in_ours') && rows[0].includes('T-404'), 'the difference: ' + rows);
+    check((await page.textContent('#reconcile-summary')).includes('расхождений 1'), 'the summary');
+    await shot(page, name);
+  }, browser);
+
   await scenario('admin_reads_the_audit_log_and_downloads_it', async (page, name) => {
     await signIn(page, 'adm', name);
     await page.click('nav a[data-view=audit]');
     await page.waitForSelector('#audit-rows table');
     const actions = await page.$$eval('#audit-rows tbody tr td:nth-child(5)', (tds) => tds.map((t) => t.textContent));
-    for (const a of ['login', 'login.failed', 'receipt.resend', 'refund', 'view.payment'])
+    for (const a of ['login', 'login.failed', 'receipt.resend', 'refund', 'view.payment', 'reconcile'])
       check(actions.includes(a), 'the audit shows ' + a + ': ' + actions.slice(0, 20));
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#audit-rows .tools button')]);
     check(download.suggestedFilename() === 'audit.csv', 'a CSV of the table');

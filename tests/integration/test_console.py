@@ -472,6 +472,32 @@ def test_admin_manages_partners_and_staff_and_finance_downloads_registries(c):
     assert fin.request("GET", "/admin/api/registries?partner=shop1&date=2026-02-30")[0] == 400
     assert fin.request("GET", "/admin/api/registries?partner=nobody&date=2026-01-15")[0] == 404
     assert sup.request("GET", "/admin/api/registries?partner=shop1&date=2026-01-15")[0] == 403
+    # finance reconciles shop1's registry of a day: ours downloaded, then changed as a partner's would differ
+    spid = sql(c, "SELECT id FROM partners WHERE name = 'shop1'")
+    for i in range(4):
+        assert sql(c, "SELECT result FROM book_payment('terminal', 'osmp', %s, 'R%d', '12345', %d, 'cash', NULL, now(), "
+                      "md5(random()::text) || md5(random()::text), '{}')" % (spid, i + 1, 1000 * (i + 1))) == "booked"
+    day = sql(c, "SELECT to_char(now() AT TIME ZONE 'Europe/Moscow', 'YYYY-MM-DD')")
+    st, h, body = fin.request("GET", "/admin/api/registries?partner=shop1&date=" + day)
+    lines = body.decode().splitlines()
+    assert st == 200 and len(lines) == 6, lines                      # header, 4 payments, TOTAL
+    planted = [lines[0], lines[2], lines[3], lines[4].rsplit(",", 1)[0] + ",999.99",
+               "R99,,%s 12:00:00,12345,5.00" % day]                  # R1 dropped, R4 changed, R99 unknown
+    st, _, d = fin.json("POST", "/admin/api/reconcile?partner=shop1", ("\n".join(planted) + "\n").encode(),
+                        {"Content-Type": "text/csv"})
+    assert st == 200, (st, d)
+    found = sorted((p["problem"], p["partner_txn_id"]) for p in d["problems"])
+    assert found == [("amount_mismatch", "R4"), ("missing_in_ours", "R99"), ("missing_in_theirs", "R1")], d
+    assert d["summary"]["matched"] == 2 and d["summary"]["problems"] == 3 and d["summary"]["ours"] == 4, d["summary"]
+    st, _, d = fin.json("POST", "/admin/api/reconcile?partner=shop1", "\n".join(lines).encode() + b"\n",
+                        {"Content-Type": "text/csv"})
+    assert st == 200 and d["problems"] == [] and d["summary"]["matched"] == 4, d
+    for body_, ct, want in ((b"partner_txn_id,amount\n1,abc\n", "text/csv", 400), (b"", "text/csv", 400),
+                            (b"x", "application/json", 415)):
+        st, _, e = fin.json("POST", "/admin/api/reconcile?partner=shop1&date=" + day, body_, {"Content-Type": ct})
+        assert st == want, (body_, st, e)
+    assert fin.json("POST", "/admin/api/reconcile?partner=nobody", b"partner_txn_id,amount\n", {"Content-Type": "text/csv"})[0] == 404
+    assert sup.json("POST", "/admin/api/reconcile?partner=shop1", b"a", {"Content-Type": "text/csv"})[0] == 403
     # staff: add (the password once), reset (the old one stops), disable (signed out); not oneself
     st, _, d = adm.json("POST", "/admin/api/staff", {"login": "newbie", "role": "support"})
     assert st == 201 and d["role"] == "support" and len(d["password"]) == 20, d
@@ -493,7 +519,7 @@ def test_admin_manages_partners_and_staff_and_finance_downloads_registries(c):
     assert staff_rows["newbie"]["state"] == "disabled" and staff_rows["sup"]["role"] == "support", staff_rows
     acts = [(a["login"], a["action"], a["object"]) for a in audit(c)]
     for a in (("adm3", "partner.add", "shop1"), ("adm3", "partner.rotate", "shop1"), ("adm3", "partner.disable", "shop1"),
-              ("fin", "registry.download", "shop1"), ("adm3", "staff.add", "newbie"), ("adm3", "staff.reset", "newbie"),
+              ("fin", "registry.download", "shop1"), ("fin", "reconcile", "shop1"), ("adm3", "staff.add", "newbie"), ("adm3", "staff.reset", "newbie"),
               ("adm3", "staff.disable", "newbie")):
         assert a in acts, (a, acts[-20:])
     text = sql(c, "SELECT string_agg(details::text, ' ') FROM staff_audit")
