@@ -15,6 +15,7 @@
 #include "ident.h"
 #include "log.h"
 #include "metrics.h"
+#include "refusals.h"
 
 int terminal_init(struct adapter_ctx *ctx, char err[256])
 {
@@ -238,6 +239,8 @@ static void on_auth(enum partner_auth_status st, const struct partner *p, void *
 	struct req *r = a->r;
 	if (st != PA_OK && st != PA_UNAVAILABLE) {
 		metrics_add(refusal_metric(st), 1);
+		if (p)                            /* a known partner's: for the console's overview */
+			refusals_note(p->id, partner_auth_reason(st));
 		struct log_line l;
 		log_begin(&l, LOG_WARN, "partner request refused");
 		log_str(&l, "rid", r->rid);

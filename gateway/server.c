@@ -34,6 +34,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "offload.h"
+#include "refusals.h"
 #include "tls.h"
 
 struct worker {
@@ -45,6 +46,7 @@ struct worker {
 	const struct adapter *const *active;
 	size_t nactive;
 	struct janitor *janitor;      /* worker 0 only (NULL when GATEWAY_JANITOR_INTERVAL is 0) */
+	struct refusals *refusals;    /* worker 0 only: partners' refused requests into the database */
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
@@ -306,6 +308,8 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 		return;
 	w->loop.draining = 1;
 	janitor_stop(w->janitor);
+	refusals_stop(w->refusals);   /* a last flush (the log and metrics have every refusal anyway) */
+	w->refusals = NULL;
 	if (w->bound) {
 		evhttp_del_accept_socket(w->http, w->bound);
 		w->bound = NULL;
@@ -409,6 +413,8 @@ static int worker_init(struct worker *w, int fd)
 	if (w->idx == 0 && w->loop.cfg->janitor_interval > 0 &&
 	    !(w->janitor = janitor_start(w->base, w->loop.db, w->loop.cfg, w->actx, w->nactive)))
 		return -1;
+	if (w->idx == 0 && !(w->refusals = refusals_start(w->base, w->loop.db, w->loop.cfg->partner_tz)))
+		return -1;
 	unsigned char seed[8];
 	if (RAND_bytes(seed, sizeof seed) != 1)
 		return -1;
@@ -419,6 +425,7 @@ static int worker_init(struct worker *w, int fd)
 static void worker_free(struct worker *w)
 {
 	janitor_free(w->janitor);
+	refusals_stop(w->refusals);
 	for (size_t i = 0; w->actx && i < w->nactive; i++)
 		if (w->actx[i].adapter && w->actx[i].adapter->fini)
 			w->actx[i].adapter->fini(&w->actx[i]);

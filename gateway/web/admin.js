@@ -134,6 +134,11 @@ async function overview() {
   table($("failing"), [["number", "Квитанция"], ["payment_id", "Платёж", (r) => link("открыть", "#payment/" + r.payment_id)],
                        ["state", "Состояние"], ["attempts", "Попыток"], ["last_error", "Ошибка", null, "wrap"]],
         d.receipts_failing, "receipts_failing");
+  const why = { credentials: "неверный пароль", network: "чужая сеть", signature: "неверная подпись",
+                timestamp: "устаревшее время", protocol: "не тот протокол", disabled: "отключён",
+                throttled: "слишком много ошибок" };
+  table($("refused"), [["partner", "Партнёр"], ["day", "День"], ["reason", "Причина", (r) => why[r.reason] || r.reason],
+                       ["refused", "Отказов"], ["last_at", "Последний"]], d.partners_refused, "partners_refused");
 }
 
 function searchQuery(form) {

@@ -461,6 +461,13 @@ def test_admin_manages_partners_and_staff_and_finance_downloads_registries(c):
     assert st == 200 and d2["state"] == "disabled", d2
     wait_for(lambda: osmp_check(c, "shop1", d["password"])[0] != 200, 10, "a disabled partner refused")
     assert adm.json("POST", "/admin/api/partners/shop1/enable", {})[2]["state"] == "active"
+    # the refusals (the old password after the rotation, also what a disabled partner gets) are on the
+    # overview within a flush (5 s)
+    def refused():
+        return {r["reason"]: r["refused"] for r in adm.json("GET", "/admin/api/overview")[2]["partners_refused"]
+                if r["partner"] == "shop1"}
+    wait_for(lambda: refused().get("credentials", 0) >= 2, 20,
+             lambda: "shop1's refusals on the overview: %r" % refused())
     assert adm.json("POST", "/admin/api/partners/nobody/rotate", {})[0] == 404
     assert adm.json("POST", "/admin/api/partners/shop1/delete", {})[0] == 404
     rows = {r["name"]: r for r in fin.json("GET", "/admin/api/partners")[2]["rows"]}
