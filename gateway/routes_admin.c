@@ -462,6 +462,8 @@ void h_admin_login(struct req *r)
 	pthread_once(&fails_once, fails_init);
 	size_t len = 0;
 	const char *body = req_body(r, &len);
+	if (!body)
+		body = "";
 	char form[2048];
 	struct evkeyvalq q;
 	TAILQ_INIT(&q);
