@@ -5,9 +5,9 @@
  *
  * A session is a random token in the cookie gw_staff (HttpOnly, SameSite=Strict, Path=/admin,
  * Secure under TLS); the database keeps only its SHA-256 (staff_sessions), with the CSRF token that
- * every state-changing request of the session must echo (header X-CSRF-Token, or the form field
- * csrf of the sign-out form). The sign-in form carries its own CSRF token, bound to a short-lived
- * cookie gw_login (double submit). Every check is made here, on the server, whatever a page shows:
+ * every state-changing request of the session must echo in the header X-CSRF-Token (sign-out too).
+ * The sign-in form carries its own CSRF token, bound to a short-lived cookie gw_login (double
+ * submit). Every check is made here, on the server, whatever a page shows:
  * no session → 401 (a page: 303 to /admin/login), a role without the permission → 403, a POST
  * without the session's CSRF token → 403. Every action is written to staff_audit before it is
  * done; when the audit cannot be written the action is not done (503). */
