@@ -296,6 +296,26 @@ def test_every_action_outside_a_role_is_refused_on_the_server_and_recorded(c):
     denied = [a for a in audit(c, mark) if a["action"] == "denied"]
     assert len(denied) == 6, denied
     assert sorted(json.loads(a["details"])["why"] for a in denied) == ["csrf", "csrf", "csrf", "role", "role", "role"]
+    # every route of another role, with a valid session and its CSRF token: 403, nothing done
+    csv_h = {"Content-Type": "text/csv"}
+    outside = {
+        sup: [refund, ("GET", "/admin/api/audit", None, None), ("GET", "/admin/api/partners", None, None),
+              ("POST", "/admin/api/partners", {"name": "forged1", "protocol": "osmp"}, None),
+              ("POST", "/admin/api/partners/forged1/rotate", {}, None), ("GET", "/admin/api/registries?partner=x1&date=2026-01-01", None, None),
+              ("POST", "/admin/api/reconcile?partner=x1", b"partner_txn_id,amount\n", csv_h),
+              ("GET", "/admin/api/staff", None, None), ("POST", "/admin/api/staff", {"login": "forged1", "role": "admin"}, None),
+              ("POST", "/admin/api/staff/sup/reset", {}, None)],
+        fin: [("GET", "/admin/api/audit", None, None), ("POST", "/admin/api/partners", {"name": "forged1", "protocol": "osmp"}, None),
+              ("POST", "/admin/api/partners/forged1/disable", {}, None), ("GET", "/admin/api/staff", None, None),
+              ("POST", "/admin/api/staff", {"login": "forged1", "role": "admin"}, None),
+              ("POST", "/admin/api/staff/fin/reset", {}, None)]}
+    for b, routes in outside.items():
+        for m, path, body, h in routes:
+            st, _, d = b.json(m, path, body, h)
+            assert st == 403 and error_of(d)[0] == "forbidden", (path, st, d)
+    assert sql(c, "SELECT count(*) FROM staff WHERE login = 'forged1'") == "0"
+    assert sql(c, "SELECT count(*) FROM partners WHERE name = 'forged1'") == "0"
+    assert len([a for a in audit(c, mark) if a["action"] == "denied"]) == 6 + 16
     # unsigned: 401 for every JSON route, 303 for the page
     anon = Browser(c.gw)
     for m, path in (("GET", "/admin/api/overview"), ("GET", "/admin/api/payments?q=12345"),
