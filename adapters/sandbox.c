@@ -111,18 +111,36 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
 	free(d);
 }
 
-static void sb_create(struct adapter_ctx *ctx, const struct adapter_payment *p, adapter_cb cb, void *arg)
+/* A reply to give later (the provider "answers" on the next turn of the loop, never from inside the
+ * call); out of memory: cb gets an unavailable reply now, and NULL is returned. */
+static struct deferred *deferred_new(adapter_cb cb, void *arg)
 {
-	struct sandbox *s = ctx->state;
 	struct deferred *d = calloc(1, sizeof *d);
 	if (!d) {
 		struct adapter_reply rep = {.outcome = AO_UNAVAILABLE, .amount = -1};
 		snprintf(rep.message, sizeof rep.message, "out of memory");
 		cb(&rep, arg);
-		return;
+		return NULL;
 	}
 	d->cb = cb;
 	d->arg = arg;
+	return d;
+}
+
+/* Gives d's reply on the next turn of ctx's loop. */
+static void deferred_send(struct adapter_ctx *ctx, struct deferred *d)
+{
+	struct timeval now = {0, 0};
+	if (event_base_once(ctx->base, -1, EV_TIMEOUT, on_deferred, d, &now) != 0)
+		on_deferred(-1, 0, d);
+}
+
+static void sb_create(struct adapter_ctx *ctx, const struct adapter_payment *p, adapter_cb cb, void *arg)
+{
+	struct sandbox *s = ctx->state;
+	struct deferred *d = deferred_new(cb, arg);
+	if (!d)
+		return;
 	d->rep.amount = -1;
 	if (p->amount == OUTAGE_AMOUNT) {
 		d->rep.outcome = AO_UNAVAILABLE;
@@ -149,9 +167,7 @@ static void sb_create(struct adapter_ctx *ctx, const struct adapter_payment *p, 
 		}
 		free(ret);
 	}
-	struct timeval now = {0, 0};
-	if (event_base_once(ctx->base, -1, EV_TIMEOUT, on_deferred, d, &now) != 0)
-		on_deferred(-1, 0, d);
+	deferred_send(ctx, d);
 }
 
 /* ---- refund -------------------------------------------------------------------------------- */
@@ -160,15 +176,9 @@ static void sb_create(struct adapter_ctx *ctx, const struct adapter_payment *p, 
  * id is derived from ours, so a repeat of the same refund is the same refund. */
 static void sb_refund(struct adapter_ctx *ctx, const struct adapter_refund *rf, adapter_cb cb, void *arg)
 {
-	struct deferred *d = calloc(1, sizeof *d);
-	if (!d) {
-		struct adapter_reply rep = {.outcome = AO_UNAVAILABLE, .amount = -1};
-		snprintf(rep.message, sizeof rep.message, "out of memory");
-		cb(&rep, arg);
+	struct deferred *d = deferred_new(cb, arg);
+	if (!d)
 		return;
-	}
-	d->cb = cb;
-	d->arg = arg;
 	d->rep.amount = rf->amount;
 	if (rf->amount == OUTAGE_AMOUNT) {
 		d->rep.outcome = AO_UNAVAILABLE;
@@ -182,9 +192,7 @@ static void sb_refund(struct adapter_ctx *ctx, const struct adapter_refund *rf, 
 		d->rep.raw = json_pack("{s:s,s:s,s:I}", "refund", d->rep.provider_id, "status", "succeeded", "amount",
 				       (json_int_t)rf->amount);
 	}
-	struct timeval now = {0, 0};
-	if (event_base_once(ctx->base, -1, EV_TIMEOUT, on_deferred, d, &now) != 0)
-		on_deferred(-1, 0, d);
+	deferred_send(ctx, d);
 }
 
 /* ---- the hosted page --------------------------------------------------------------------- */

@@ -296,6 +296,18 @@ static void admin_begin(struct req *r, unsigned need, bool page, admin_fn fn)
 	admin_begin_m(r, need, page, fn, NULL, NULL);
 }
 
+/* Queues work on the offload pool for c's request; when the pool is full, answers 503 busy (what
+ * is busy: `what`) and returns false — the caller then frees what it made, c included. */
+static bool offload_or_busy(struct admin_call *c, void (*work)(void *), void (*done)(void *), void *arg,
+			    const char *what)
+{
+	if (offload_run(req_offload(c->r), work, done, arg))
+		return true;
+	http_header(c->r, "Retry-After", "1");
+	http_reply_error(c->r, 503, "busy", "%s at once; try again in a second", what);
+	return false;
+}
+
 /* admin_begin with the partner or staff name and the operation of the path kept in c->u.m. */
 static void admin_begin_with(struct req *r, unsigned need, admin_fn fn, const char *name, const char *op)
 {
@@ -448,11 +460,8 @@ static void on_staff(const struct db_result *res, void *arg)
 		hash = PQgetvalue(res->res, 0, 2);
 	}
 	snprintf(c->u.in.hash, sizeof c->u.in.hash, "%s", hash);
-	if (!offload_run(req_offload(c->r), check_work, check_done, c)) {
-		http_header(c->r, "Retry-After", "1");
-		http_reply_error(c->r, 503, "busy", "too many sign-ins at once; try again in a second");
+	if (!offload_or_busy(c, check_work, check_done, c, "too many sign-ins"))
 		call_free(c);
-	}
 }
 
 /* POST /admin/login: the form's login, password and csrf (form-urlencoded). */
@@ -1083,11 +1092,8 @@ static void partner_secret_done(void *arg)
 
 static void make_secret(struct admin_call *c)
 {
-	if (!offload_run(req_offload(c->r), secret_work, partner_secret_done, c)) {
-		http_header(c->r, "Retry-After", "1");
-		http_reply_error(c->r, 503, "busy", "too much hashing at once; try again in a second");
+	if (!offload_or_busy(c, secret_work, partner_secret_done, c, "too much hashing"))
 		call_free(c);
-	}
 }
 
 static void partner_add(struct admin_call *c)
@@ -1408,12 +1414,10 @@ static void reconcile_start(struct admin_call *c)
 	const struct config *cfg = req_config(c->r);
 	snprintf(j->conninfo, sizeof j->conninfo, "%s", cfg->database_url);
 	snprintf(j->tz, sizeof j->tz, "%s", cfg->partner_tz);
-	if (!offload_run(req_offload(c->r), reconcile_work, reconcile_done, j)) {
+	if (!offload_or_busy(c, reconcile_work, reconcile_done, j, "too much work off the loops")) {
 		json_decref(j->problems);
 		free(j->csv);
 		free(j);
-		http_header(c->r, "Retry-After", "1");
-		http_reply_error(c->r, 503, "busy", "too much work off the loops at once; try again in a second");
 		call_free(c);
 	}
 }
@@ -1542,11 +1546,8 @@ static void password_done(void *arg)
 static void staff_change_run(struct admin_call *c)
 {
 	if (strcmp(c->u.m.op, "add") == 0 || strcmp(c->u.m.op, "reset") == 0) {
-		if (!offload_run(req_offload(c->r), password_work, password_done, c)) {
-			http_header(c->r, "Retry-After", "1");
-			http_reply_error(c->r, 503, "busy", "too much hashing at once; try again in a second");
+		if (!offload_or_busy(c, password_work, password_done, c, "too much hashing"))
 			call_free(c);
-		}
 		return;
 	}
 	const char *p[2] = {c->u.m.name, strcmp(c->u.m.op, "enable") == 0 ? "true" : "false"};
