@@ -9,36 +9,9 @@ const { chromium } = require(path.join(__dirname, '..', 'node_modules', 'playwri
 const BASE = process.argv[2];
 const SHOTS = process.argv[3];
 const CREDS = JSON.parse(process.argv[4]);
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-let n = 0, failed = 0;
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(SHOTS, 'console-' + name + '.png'), fullPage: true });
-}
-
-function check(cond, msg) { if (!cond) throw new Error(msg); }
-
-async function scenario(name, fn, browser, opts) {
-  n++;
-  const ctx = await browser.newContext(Object.assign({ locale: 'ru-RU' }, opts || {}));
-  const page = await ctx.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  try {
-    await fn(page, name);
-    check(errors.length === 0, 'JavaScript errors: ' + errors.join('; '));
-    console.log('ok ' + n + ' - ' + name);
-  } catch (e) {
-    failed++;
-    console.log('not ok ' + n + ' - ' + name);
-    for (const line of String(e && e.stack || e).split('\n').slice(0, 8)) console.log('# ' + line);
-    try { await shot(page, name + '-FAILED'); } catch (_) { /* page gone */ }
-  } finally {
-    await ctx.close();
-  }
-}
+const { FLAGS, check, runner } = require(path.join(__dirname, 'tap.js'));
+const t = runner(SHOTS, 'console-');
+const { shot, scenario } = t;
 
 async function signIn(page, who, name) {
   await page.goto(BASE + '/admin');
@@ -164,11 +137,11 @@ async function main() {
   }, browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
 
   await browser.close();
-  console.log('1..' + n);
-  process.exit(failed ? 1 : 0);
+  console.log('1..' + t.n);
+  process.exit(t.failed ? 1 : 0);
 }
 
 main().catch((e) => {
-  console.log('not ok ' + (n + 1) + ' - the browser run failed: ' + e);
+  console.log('not ok ' + (t.n + 1) + ' - the browser run failed: ' + e);
   process.exit(1);
 });
