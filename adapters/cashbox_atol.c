@@ -256,7 +256,7 @@ static int call_with_token(struct atol *a, const char *method, const char *path,
 static void *atol_open(const struct config *cfg, char err[256])
 {
 	struct atol *a = calloc(1, sizeof *a);
-	if (!a || !(a->base = event_base_new()) || !(a->http = http_client_new(a->base, cfg->ca_file, 0, err))) {
+	if (!a || !(a->base = http_base_new()) || !(a->http = http_client_new(a->base, cfg->ca_file, 0, err))) {
 		if (a && a->base)
 			event_base_free(a->base);
 		free(a);

@@ -92,6 +92,16 @@ const char *hc_strerror(enum hc_error e)
 	return "?";
 }
 
+struct event_base *http_base_new(void)
+{
+	struct event_base *b = NULL;
+	struct event_config *ec = event_config_new();
+	if (ec && event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
+		b = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return b ? b : event_base_new();
+}
+
 struct http_client *http_client_new(struct event_base *base, const char *ca_file, size_t max_body, char err[256])
 {
 	struct http_client *c = calloc(1, sizeof *c);

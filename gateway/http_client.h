@@ -50,6 +50,13 @@ struct hc_response {
 
 typedef void (*hc_cb)(const struct hc_response *r, void *arg);
 
+/* A new event base for a thread doing HTTP — a client's (webhooks, cashbox) or a server loop's: with
+ * epoll's changelist, which folds the several enable/disable calls a connection makes in one loop turn
+ * into at most one epoll_ctl (a webhook POST made 4; syscalls are dear on this kind of virtual
+ * machine). Its one hazard, a dup()ed descriptor closed while registered, is the caller's to avoid.
+ * NULL when out of memory. */
+struct event_base *http_base_new(void);
+
 /* A client on base. ca_file (may be NULL) is a PEM bundle trusted in addition to the system store.
  * max_body caps response bodies (0: HC_MAX_BODY_DEFAULT). Returns NULL with a one-line err. */
 struct http_client *http_client_new(struct event_base *base, const char *ca_file, size_t max_body, char err[256]);

@@ -28,6 +28,7 @@
 #include "adapter.h"
 #include "clock.h"
 #include "db.h"
+#include "http_client.h"
 #include "intake.h"
 #include "janitor.h"
 #include "log.h"
@@ -343,15 +344,9 @@ static void *worker_main(void *arg)
 static int worker_init(struct worker *w, int fd)
 {
 	w->listen_fd = -1;
-	/* The epoll changelist folds the several enable/disable calls evhttp makes on a connection in
-	 * one loop turn into at most one epoll_ctl (4 per keep-alive request become 2-3). Its one
-	 * hazard, a dup()ed descriptor closed while registered, is handled in on_stop. */
-	struct event_config *ec = event_config_new();
-	if (ec && event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
-		w->base = event_base_new_with_config(ec);
-	event_config_free(ec);
-	if (!w->base)
-		w->base = event_base_new();
+	/* with the epoll changelist (http_base_new): 4 epoll_ctl per keep-alive request become 2-3; its one
+	 * hazard, a dup()ed descriptor closed while registered, is handled in on_stop */
+	w->base = http_base_new();
 	w->http = w->base ? evhttp_new(w->base) : NULL;
 	if (!w->http)
 		return -1;

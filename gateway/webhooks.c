@@ -414,7 +414,7 @@ static void *open_(struct outbox_worker *w, const struct config *cfg)
 	(void)w;
 	struct worker *k = calloc(1, sizeof *k);
 	char err[256] = "";
-	if (!k || !(k->urls = webhooks_url_array(cfg)) || !(k->base = event_base_new()) ||
+	if (!k || !(k->urls = webhooks_url_array(cfg)) || !(k->base = http_base_new()) ||
 	    !(k->http = http_client_new(k->base, cfg->ca_file, 0, err))) {
 		fprintf(stderr, "gatewayd: webhooks: %s\n", *err ? err : "out of memory");
 		if (k)
