@@ -41,6 +41,8 @@ ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
 ROUND_SECONDS = max(2, int(round(SECONDS / ROUNDS)))
 DB_CONNS = 16                       # gatewayd: 2 loops x 8; pgbench: -c 16
 HTTP_CONNS = 64
+EVENTS_ROUND_SECONDS = 8            # (k): shorter rounds were mostly a gateway's start and warm-up
+EVENTS_ROUNDS = max(ROUNDS, 6)      # (k): a round's ratio swings by +-0.1 on this machine; 3 were not enough
 ACC_FIRST = 800000001
 BASE_ACCOUNTS = 10000
 BASE_HISTORY = 50000
@@ -101,9 +103,9 @@ def duplicates(base):
     return int(re.search(r'^gateway_partner_payments_total\{result="duplicate"\} (\d+)', text, re.M).group(1))
 
 
-def booking_wrk(base, script, path, env):
+def booking_wrk(base, script, path, env, seconds=ROUND_SECONDS):
     before = duplicates(base)
-    res = wrk(script, base + path, HTTP_CONNS, seconds=ROUND_SECONDS, env=env)
+    res = wrk(script, base + path, HTTP_CONNS, seconds=seconds, env=env)
     res["duplicates"] = duplicates(base) - before
     res["errors"] += res["duplicates"]
     return res
@@ -242,10 +244,10 @@ def main():
 
         if os.environ.get("BENCH_ONLY") == "events":
             on, off, ratio_, hooks = events_bench(pg, reqs)
-            print("(k) events on + webhook %.0f/s (rounds %s), off %.0f/s (rounds %s), ratio %.2f (per round %s); "
-                  "(l) %.0f deliveries/s (%d in %.1f s, drained %s)"
+            print("(k) events on + webhook %.0f/s (rounds %s), off %.0f/s (rounds %s), ratio %.2f (per round %s; "
+                  "undelivered at the on rounds' ends, oldest: %s s); (l) %.0f deliveries/s (%d in %.1f s, drained %s)"
                   % (on["rps"], on["rounds"], off, on["base_rounds"], ratio_, ["%.2f" % x for x in on["ratios"]],
-                     hooks["rate"], hooks["delivered"], hooks["seconds"], hooks["drained"]))
+                     on["lags"], hooks["rate"], hooks["delivered"], hooks["seconds"], hooks["drained"]))
             return
 
         def measure(tag, accounts):
@@ -344,15 +346,19 @@ def main():
         pg.destroy()
 
 
-def partner_round(pg, reqs, login, secret, tag, env):
-    """One round of partner JSON bookings (signed beforehand) through a gateway started with env."""
-    per_thread = int(max(10000, 3 * 3000 * ROUND_SECONDS) / 2) + 1
+def partner_round(pg, reqs, login, secret, tag, env, seconds=ROUND_SECONDS, at_end=None):
+    """One round of partner JSON bookings (signed beforehand) through a gateway started with env;
+    at_end(gateway, figures), when given, looks at the gateway before it stops."""
+    per_thread = int(max(10000, 3 * 3000 * seconds) / 2) + 1
     partner_requests(reqs + "-" + tag, secret, tag, ACC_FIRST, BASE_ACCOUNTS, per_thread)
     g = Gateway(pg.url, GATEWAY_THREADS="2", GATEWAY_DB_POOL=str(DB_CONNS // 2), GATEWAY_MAIL_WORKERS="0",
                 **env).start()
     try:
-        return booking_wrk("http://127.0.0.1:%d" % g.port, "partner_pay.lua", "/v1/partner/payments",
-                           {"PARTNER_LOGIN": login, "PARTNER_REQS": reqs + "-" + tag})
+        res = booking_wrk("http://127.0.0.1:%d" % g.port, "partner_pay.lua", "/v1/partner/payments",
+                          {"PARTNER_LOGIN": login, "PARTNER_REQS": reqs + "-" + tag}, seconds)
+        if at_end:
+            at_end(g, res)
+        return res
     finally:
         g.stop()
         for t in range(2):
@@ -408,17 +414,22 @@ def fiscal_bookings(pg, reqs):
 def events_bench(pg, reqs):
     """(k) What events cost the booking path: the same partner JSON bookings through a gateway with
     events on and one webhook endpoint (a bare evhttp server answering 200) delivered meanwhile by one
-    worker, and through one with GATEWAY_EVENTS=off, in alternating rounds. (l) Then a gateway with no
-    load drains the webhook backlog the rounds left: deliveries/s, one endpoint, one worker."""
+    worker, and through one with GATEWAY_EVENTS=off. EVENTS_ROUNDS rounds of EVENTS_ROUND_SECONDS, in the
+    order on, off, off, on, on, off, ...: each pair is one ratio, and a drift of the machine or of the
+    growing tables over the run weighs on both sides alike instead of always on the later one. (l) Then
+    a backlog made with nobody delivering (pgbench booking with events on for a round, no gateway
+    running), drained by a gateway with no other load: deliveries/s, one endpoint, one worker."""
     rc, out, err = gatewayd(["partner", "add", "benchevents", "--protocol", "json", "--max", "15000.00"], pg.url)
     assert rc == 0, err
     secret = re.search(r"hmac_secret:\s+(\S+)", out).group(1)
+    jpid = pg.psql("SELECT id FROM partners WHERE name = 'benchevents'")
     hport = free_port()
     sink = subprocess.Popen([os.path.join(BUILD, "bench-hello"), str(hport)])
     hooks = dict(GATEWAY_EVENTS="on", GATEWAY_WEBHOOK_URLS="http://127.0.0.1:%d/events" % hport,
                  GATEWAY_WEBHOOK_SECRET="bench-webhook-secret-0123456789", GATEWAY_WEBHOOK_WORKERS="1")
     admin = "bench-admin-token-0123456789abcdef"
     hooks["GATEWAY_ADMIN_TOKEN"] = admin
+    seconds = max(ROUND_SECONDS, EVENTS_ROUND_SECONDS)
 
     def delivered(g):
         st, h, body = g.request("GET", "/metrics")
@@ -428,28 +439,44 @@ def events_bench(pg, reqs):
     def endpoint(g):
         st, h, d = g.json("GET", "/v1/internal/webhooks", headers={"Authorization": "Bearer " + admin})
         return d["endpoints"][0]
+    def lag(g, res):           # did delivery keep up with the bookings? the oldest event waiting at the end
+        res["lag"] = endpoint(g)["lag_seconds"]
     try:
+        # a first round not counted: the tables and indexes just loaded are read into memory by it
+        partner_round(pg, reqs, "benchevents", secret, "ewarm", {"GATEWAY_EVENTS": "off"})
         on, off = [], []
-        for i in range(ROUNDS):
-            on.append(partner_round(pg, reqs, "benchevents", secret, "eon%d" % i, hooks))
-            off.append(partner_round(pg, reqs, "benchevents", secret, "eoff%d" % i, {"GATEWAY_EVENTS": "off"}))
+        for i in range(EVENTS_ROUNDS):
+            sides = [(on, "eon", hooks, lag), (off, "eoff", {"GATEWAY_EVENTS": "off"}, None)]
+            for side, tag, env, at_end in (sides if i % 2 == 0 else sides[::-1]):
+                side.append(partner_round(pg, reqs, "benchevents", secret, tag + str(i), env, seconds, at_end))
         events = int(pg.psql("SELECT count(*) FROM events"))
-        # (l) the backlog: every event since the endpoint was registered, less what the rounds delivered
+        # (l) the backlog: the rounds' events are delivered (a gateway with events on until it has caught
+        # up), then bookings with events on and no gateway running, then one gateway drains them
+        g = Gateway(pg.url, GATEWAY_THREADS="2", GATEWAY_DB_POOL=str(DB_CONNS // 2), GATEWAY_MAIL_WORKERS="0",
+                    **hooks).start()
+        try:
+            t0 = time.time()
+            while time.time() - t0 < 120 and endpoint(g)["lag_seconds"] > 0:
+                time.sleep(0.5)
+        finally:
+            g.stop()
+        sub = {"first": ACC_FIRST, "last": ACC_FIRST + BASE_ACCOUNTS - 1, "jpid": jpid}
+        pgbench(pg.service_url, PARTNER_BOOK_SQL % sub, seconds=2 * seconds)
         g = Gateway(pg.url, GATEWAY_THREADS="2", GATEWAY_DB_POOL=str(DB_CONNS // 2), GATEWAY_MAIL_WORKERS="0",
                     **hooks).start()
         try:
             t0, n0 = time.time(), delivered(g)
             backlog_start = endpoint(g)["lag_seconds"]
-            while time.time() - t0 < max(30, SECONDS * 3) and endpoint(g)["lag_seconds"] > 0:
-                time.sleep(0.5)
-            seconds, n = time.time() - t0, delivered(g) - n0
+            while time.time() - t0 < max(60, seconds * 6) and endpoint(g)["lag_seconds"] > 0:
+                time.sleep(0.2)
+            seconds_, n = time.time() - t0, delivered(g) - n0
             ep = endpoint(g)
         finally:
             g.stop()
-        hooks_ = {"delivered": n, "seconds": seconds, "rate": n / seconds if seconds else 0.0,
+        hooks_ = {"delivered": n, "seconds": seconds_, "rate": n / seconds_ if seconds_ else 0.0,
                   "drained": ep["lag_seconds"] == 0, "backlog_age": backlog_start, "total": ep["delivered"],
                   "errors": ep["given_up"]}
-        return compared(on, off, events=events) + (hooks_,)
+        return compared(on, off, events=events, seconds=seconds, lags=[x["lag"] for x in on]) + (hooks_,)
     finally:
         sink.terminate()
         sink.wait()
@@ -574,11 +601,13 @@ def report(r):
         "%.0f" % f["rps"], "%.0f" % r["fiscal_off"], "%.2f" % fr, ">= 0.90", fr >= 0.9)
     er = r["events_ratio"]
     row("(k) partner JSON bookings/s with events and one webhook endpoint delivering vs GATEWAY_EVENTS=off (%s; "
-        "%d events written)" % (rounds("events_on"), r["events_on"]["events"]),
+        "rounds of %d s in the order on, off, off, on, ...; %d events written; the oldest undelivered at each on "
+        "round's end: %s s)" % (rounds("events_on"), r["events_on"]["seconds"], r["events_on"]["events"],
+                                "/".join(str(x) for x in r["events_on"]["lags"])),
         "%.0f" % r["events_on"]["rps"], "%.0f" % r["events_off"], "%.2f" % er, ">= 0.90", er >= 0.9)
     w = r["webhooks"]
-    row("(l) webhook deliveries/s, one endpoint (a local evhttp server), one worker, draining the rounds' backlog "
-        "(%d delivered in %.0f s, the oldest waiting %d s at the start; %s)"
+    row("(l) webhook deliveries/s, one endpoint (a local evhttp server), one worker, draining a backlog booked "
+        "with nobody delivering (%d delivered in %.1f s, the oldest waiting %d s at the start; %s)"
         % (w["delivered"], w["seconds"], w["backlog_age"], "all delivered" if w["drained"] else "still draining"),
         "%.0f" % w["rate"], "", "", "(figure)", w["delivered"] > 0)
     fr_ = r["fee_run"]
