@@ -37,7 +37,6 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_ADAPTERS", "", false, "enabled card/wallet adapters, comma separated (`make run` enables `sandbox`; terminal protocols are always on)"},
 	{"GATEWAY_THREADS", "number of cores", false, "event-loop threads (1–64)"},
 	{"GATEWAY_DB_POOL", "4", false, "PostgreSQL connections per event-loop thread (1–64)"},
-	{"GATEWAY_WORKER_NICE", "10", false, "nice value of the background threads (mail, fiscal receipts, webhooks; 0–19): under load the event loops and bookings go first, deliveries catch up (0: the same priority)"},
 	{"GATEWAY_DB_TIMEOUT_MS", "5000", false, "how long a request waits for a database connection before 503"},
 	{"GATEWAY_MAX_BODY", "64k", false, "largest accepted request body (bytes, k/m suffix)"},
 	{"GATEWAY_SHUTDOWN_TIMEOUT", "10", false, "seconds to finish in-flight requests on SIGTERM/SIGINT"},
@@ -440,9 +439,6 @@ int config_load(struct config *c, char err[CONFIG_ERRSZ])
 	if (config_int_var("GATEWAY_THREADS", 1, 64, ncpu, &v, err) != 0)
 		goto fail;
 	c->threads = (int)v;
-	if (config_int_var("GATEWAY_WORKER_NICE", 0, 19, 10, &v, err) != 0)
-		goto fail;
-	c->worker_nice = (int)v;
 	if (config_int_var("GATEWAY_DB_POOL", 1, 64, 4, &v, err) != 0)
 		goto fail;
 	c->db_pool = (int)v;

@@ -39,7 +39,6 @@ struct config {
 	bool proxy_protocol;      /* GATEWAY_PROXY_PROTOCOL=on: connections start with a PROXY header */
 	int threads;              /* GATEWAY_THREADS: event-loop threads */
 	int db_pool;              /* GATEWAY_DB_POOL: connections per thread */
-	int worker_nice;          /* GATEWAY_WORKER_NICE: nice value of the outbox threads (outbox.c) */
 	size_t max_body;          /* GATEWAY_MAX_BODY: request body limit, bytes */
 	int shutdown_timeout;     /* GATEWAY_SHUTDOWN_TIMEOUT: seconds to finish in-flight requests */
 	int db_timeout_ms;        /* GATEWAY_DB_TIMEOUT_MS: wait for a free connection */

@@ -6,9 +6,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
-#include <sys/resource.h>
-#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,17 +248,6 @@ static void *worker_main(void *arg)
 	struct outbox_worker *w = arg;
 	const struct outbox_kind *k = w->o->k;
 	long long backoff = 250;
-	/* Background work yields to the event loops and to bookings: SCHED_BATCH (a worker woken by an answer
-	 * — a webhook endpoint's, an SMTP server's, a cashbox's — waits for its turn instead of preempting a
-	 * loop or a database backend mid-booking) and GATEWAY_WORKER_NICE. A webhook worker POSTs about a
-	 * thousand events a second while bookings run; make bench (k), bookings with events and delivery on
-	 * vs off, median of 8 rounds: 0.86 with SCHED_BATCH alone, 0.89 with nice 10 as well, every event
-	 * still delivered by each round's end (tests/bench/RESULTS.md, 2026-12-06). Lowering one's own
-	 * priority needs no privilege; should it be refused, the thread runs as before. */
-	struct sched_param sp = {0};
-	(void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
-	if (w->o->cfg->worker_nice > 0)
-		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), w->o->cfg->worker_nice);
 	while (!outbox_stopping(w)) {
 		if (!w->pg) {
 			if (db_connect(w) != 0) {
