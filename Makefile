@@ -103,7 +103,7 @@ analyze:
 bench:
 	@deploy/dev/deps.sh test
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) /usr/bin/python3 tests/bench/bench.py
+	@BUILD=$(BUILD) SCALE=$(SCALE) /usr/bin/python3 tests/bench/bench.py
 
 run:
 	@deploy/dev/deps.sh build
