@@ -1,12 +1,6 @@
 -- wrk: OSMP `pay` with a unique txn_id per request (20 digits: time, thread, counter) to a random
 -- account among the bench's contracts. Env: AUTH (Basic header value), ACC_FIRST, ACC_COUNT, RATE_DELAY_MS.
-local threads = {}
-local made = 0      -- not "tid": a chunk local of that name would hide the global set below in init()
-function setup(thread)
-  thread:set("tid", made)
-  made = made + 1
-  table.insert(threads, thread)
-end
+dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "common.lua")
 function init(args)
   counter = 0
   auth = os.getenv("AUTH")
@@ -24,11 +18,6 @@ function request()
 end
 function response(status, headers, body)
   if status ~= 200 or not string.find(body, "<result>0</result>", 1, true) then
-    errors = (errors or 0) + 1
+    fail()
   end
-end
-function done(summary, latency, requests)
-  local e = 0
-  for _, t in ipairs(threads) do e = e + (t:get("errors") or 0) end
-  io.write(string.format("BENCH_APP_ERRORS %d\n", e))
 end

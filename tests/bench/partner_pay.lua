@@ -5,13 +5,7 @@
 -- spends nothing per request on them. A thread that runs out starts over: those repeats are
 -- duplicates (answered 200, not 201) and count as errors, so bench.py sizes the files for the run.
 -- Env: PARTNER_LOGIN, PARTNER_REQS (path prefix; thread N reads PREFIX.N).
-local threads = {}
-local made = 0      -- not "tid": a chunk local of that name would hide the global set below in init()
-function setup(thread)
-  thread:set("tid", made)
-  made = made + 1
-  table.insert(threads, thread)
-end
+dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "common.lua")
 function init(args)
   local login = os.getenv("PARTNER_LOGIN")
   reqs = {}
@@ -27,11 +21,4 @@ function request()
   if n > #reqs then n = 1 end
   return reqs[n]
 end
-function response(status, headers, body)
-  if status ~= 201 then errors = (errors or 0) + 1 end
-end
-function done(summary, latency, requests)
-  local e = 0
-  for _, t in ipairs(threads) do e = e + (t:get("errors") or 0) end
-  io.write(string.format("BENCH_APP_ERRORS %d\n", e))
-end
+expect_status(201)

@@ -1,12 +1,7 @@
 -- wrk: the statement of a random account among ACC_FIRST .. ACC_FIRST+ACC_COUNT-1 for a random whole
--- month of the year that starts on FIRST_DAY (YYYY-MM-DD). Env: ACC_FIRST, ACC_COUNT, FIRST_DAY, AUTH.
-local threads = {}
-local made = 0
-function setup(thread)
-  thread:set("tid", made)
-  made = made + 1
-  table.insert(threads, thread)
-end
+-- month of the year that starts on FIRST_DAY (YYYY-MM-DD). Env: ACC_FIRST, ACC_COUNT, FIRST_DAY, AUTH,
+-- RATE_DELAY_MS (optional, see common.lua).
+dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "common.lua")
 function init(args)
   first = tonumber(os.getenv("ACC_FIRST"))
   count = tonumber(os.getenv("ACC_COUNT"))
@@ -26,12 +21,4 @@ function request()
                              first + math.random(0, count - 1), y, m, y, m, last)
   return wrk.format("GET", path, {["Authorization"] = auth})
 end
-function response(status, headers, body)
-  if status ~= 200 then errors = (errors or 0) + 1 end
-end
-function done(summary, latency, requests)
-  local e = 0
-  for _, t in ipairs(threads) do e = e + (t:get("errors") or 0) end
-  io.write(string.format("BENCH_APP_ERRORS %d\n", e))
-  io.write(string.format("BENCH_LATENCY_P50_US %d\nBENCH_LATENCY_P99_US %d\n", latency:percentile(50), latency:percentile(99)))
-end
+expect_status(200)
