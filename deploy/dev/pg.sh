@@ -37,6 +37,7 @@
 set -euo pipefail
 
 PGBIN=/usr/lib/postgresql/15/bin
+GATEWAY_CONF=$(dirname -- "$(realpath -- "$0")")/../postgresql/gateway.conf
 PROG=${0##*/}
 DB_NAME=gateway
 DB_USER=postgres                 # the superuser: creates roles and the database
@@ -208,14 +209,24 @@ write_dev_conf() {
         note "path too long for a unix socket, TCP only: $DIR"
         sockdir=
     fi
+    # The production settings first (a copy: the server's user may not read the checkout), then
+    # what only fits a dedicated database server, sized down: several of these clusters run at
+    # once on one machine, and each throwaway cluster would keep up to min_wal_size of WAL.
+    # shellcheck disable=SC2016 # $1 is expanded by the inner sh
+    as_pg sh -c 'cat >"$1"' sh "$DIR/gateway.conf" <"$GATEWAY_CONF"
     # shellcheck disable=SC2016 # $1 is expanded by the inner sh
     as_pg sh -c 'cat >"$1"' sh "$DIR/dev.conf" <<EOF
 # Written by deploy/dev/pg.sh at each start; edits are lost.
+include = 'gateway.conf'
 listen_addresses = '127.0.0.1'
 port = $p
 unix_socket_directories = '$sockdir'
-shared_buffers = 128MB
+shared_buffers = ${DEV_PG_SHARED_BUFFERS:-128MB}
+effective_cache_size = 1GB
+maintenance_work_mem = 256MB
 max_connections = 200
+max_wal_size = 1GB
+min_wal_size = 80MB
 fsync = on
 synchronous_commit = on
 full_page_writes = on
