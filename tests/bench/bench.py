@@ -13,7 +13,7 @@ count):
       100 = 1M accounts, 5M payments) and a year of daily fees for SCALE x 100 accounts: the change
       from 1x (the target: at most 10 % lower) and the database's own change (pgbench, same SQL);
       (m) the statement of one of those accounts for a month, p99; (n) ledger_invariant_violations()
-      over everything, seconds
+      over everything, seconds; (o) the staff console's list, searches and overview, ms
   (g) receipt mails/s from the outbox to a local SMTP sink (not a target, a figure)
   (h) partner bookings with fiscal documents vs fiscalisation off; (i)/(j) the daily fee run
   (k) partner bookings with events and one webhook endpoint delivering meanwhile vs GATEWAY_EVENTS=off,
@@ -333,6 +333,8 @@ def main():
             results["statement"] = statement_bench(pg, base, admin, FEE_FIRST, SCALE * 100)
             log("(n) ledger_invariant_violations() over everything ...")
             results["invariants"] = invariants_bench(pg)
+            log("(o) the staff console's list, searches and overview ...")
+            results["console"] = console_bench(pg, BASE_ACCOUNTS * SCALE)
 
         measure("x1", BASE_ACCOUNTS)
         if os.environ.get("BENCH_ONLY") == "scale":        # (f), (m), (n) alone, for working on them
@@ -348,6 +350,7 @@ def main():
                      r["statement"]["p50_ms"], r["statement"]["p99_ms"], r["statement"]["errors"],
                      r["invariants"]["seconds"],
                      r["invariants"]["found"]))
+            print("(o) console ms: %s" % ", ".join("%s %.0f" % kv for kv in r["console"].items()))
             return
 
         log("(c) /healthz on one loop vs bare evhttp ...")
@@ -435,6 +438,26 @@ def invariants_bench(pg):
     t0 = time.time()
     found = int(pg.psql("SELECT count(*) FROM ledger_invariant_violations()"))
     return {"seconds": time.time() - t0, "found": found, "ledger": n_ledger, "accounts": n_accounts}
+
+
+def console_bench(pg, accounts):
+    """(o) The staff console's queries at the scale: the payments list (no query), a search by
+    contract and by provider's transaction id, and the overview; each the median of 3 runs, ms, from
+    psql (its start included: ~10 ms)."""
+    calls = {"list": "console_search(NULL, NULL, NULL, NULL, NULL, 100, false, 'Europe/Moscow')",
+             "contract": "console_search('%d', NULL, NULL, NULL, NULL, 100, false, 'Europe/Moscow')"
+                         % (ACC_FIRST + accounts // 2),
+             "txn": "console_search('hN-12345', NULL, NULL, NULL, NULL, 100, false, 'Europe/Moscow')",
+             "overview": "(SELECT console_overview('Europe/Moscow', 30)) o"}
+    res = {}
+    for name, call in calls.items():
+        times = []
+        for _ in range(3):
+            t0 = time.time()
+            pg.psql("SELECT count(*) FROM %s" % call)
+            times.append((time.time() - t0) * 1000)
+        res[name] = statistics.median(times)
+    return res
 
 
 def partner_round(pg, reqs, login, secret, tag, env, seconds=ROUND_SECONDS, at_end=None):
@@ -697,6 +720,11 @@ def report(r):
     iv = r["invariants"]
     row("(n) ledger_invariant_violations() over %d accounts and %d ledger rows, seconds (%d found)"
         % (iv["accounts"], iv["ledger"], iv["found"]), "%.1f" % iv["seconds"], "", "", "(figure)", iv["found"] == 0)
+    co = r["console"]
+    row("(o) the staff console at %dx data, ms (median of 3, psql's start included): payments list %.0f, search by "
+        "contract %.0f, by provider's transaction id %.0f; overview (today's and this month's totals)"
+        % (sc["factor"], co["list"], co["contract"], co["txn"]), "%.0f" % co["overview"], "", "", "(figure)",
+        max(co["list"], co["contract"], co["txn"]) < 1000)
     m = r["mail"]
     row("(g) receipt mails/s to a local SMTP sink (%d mails, %d mailer threads)" % (m["mails"], m["workers"]),
         "%.0f" % m["rate"], "", "", "(figure)", m["mails"] > 0)

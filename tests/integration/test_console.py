@@ -380,6 +380,13 @@ def test_find_by_anything_a_caller_says_with_filters_masks_and_csv(c):
     assert st == 200 and pid in [r["payment_id"] for r in d["rows"]], d
     st, _, d = sup.json("GET", "/admin/api/payments?q=12345&from=2001-01-01&to=2001-01-02")
     assert st == 200 and d["rows"] == [], d
+    # no query: every payment, newest first (019 runs it on payments_created_idx), filters still apply
+    st, _, d = sup.json("GET", "/admin/api/payments?limit=1000")
+    stamps = [(r["created_at"], r["number"]) for r in d["rows"]]
+    assert st == 200 and pid in [r["payment_id"] for r in d["rows"]] and stamps == sorted(stamps, reverse=True), d
+    st, _, d = sup.json("GET", "/admin/api/payments?channel=web&status=succeeded&from=%s&to=%s" % (today, today))
+    assert st == 200 and pid in [r["payment_id"] for r in d["rows"]], d
+    assert all(r["channel"] == "web" and r["status"] == "succeeded" for r in d["rows"]), d
     for bad, code in (("from=2026-13-01", "invalid_date"), ("channel=moon", "invalid_channel"),
                       ("status=paid", "invalid_status"), ("limit=0", "invalid_limit"), ("format=xml", "invalid_format"),
                       ("q=" + "1" * 101, "invalid_q")):
