@@ -15,6 +15,9 @@
 #   deploy/dev/pg.sh status DIR         "running on port N (pid P)" / "stopped";
 #                                       exit 0 running, 3 stopped, 4 no cluster
 #
+# Settings: deploy/postgresql/gateway.conf (the production file), then the dev overrides that size
+# memory and WAL down; DEV_PG_SHARED_BUFFERS (default 128MB) sets shared_buffers, e.g. for `make bench`.
+#
 # Only stdout carries the URL (start, url) or the state (status); progress and
 # errors go to stderr, so `URL=$(deploy/dev/pg.sh start var/pg 5433)` works.
 #

@@ -1,7 +1,7 @@
 """`make bench`: the gateway against the database's own limit, side by side in one run.
 
-Starts its own PostgreSQL (default durability) and gatewayd, loads a synthetic subscriber base and
-payment history, then measures with wrk (HTTP) and pgbench (the identical SQL, same connection
+Starts its own PostgreSQL (deploy/postgresql/gateway.conf, shared_buffers 4GB) and gatewayd, loads a
+synthetic subscriber base and payment history, then measures with wrk (HTTP) and pgbench (the identical SQL, same connection
 count):
   (a) terminal `pay` bookings/s through OSMP      vs pgbench running the same book_payment() call,
       and the same for the partner JSON API (HMAC-signed POSTs, signed beforehand: see partner_pay.lua)
@@ -240,6 +240,8 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))   # 10k client sockets here, 10k in gatewayd
     subprocess.run(["cc", "-O2", "-o", os.path.join(BUILD, "bench-hello"), os.path.join(HERE, "hello.c"), "-levent"],
                    check=True)
+    # the shipped settings (deploy/postgresql/gateway.conf) with their shared_buffers, not the dev clusters' 128MB
+    os.environ.setdefault("DEV_PG_SHARED_BUFFERS", "4GB")
     pg = Postgres().start()
     procs = []
     gws = []
