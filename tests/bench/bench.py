@@ -1,8 +1,8 @@
 """`make bench`: the gateway against the database's own limit, side by side in one run.
 
 Starts its own PostgreSQL (deploy/postgresql/gateway.conf, shared_buffers 4GB) and gatewayd, loads a
-synthetic subscriber base and payment history, then measures with wrk (HTTP) and pgbench (the identical SQL, same connection
-count):
+synthetic subscriber base and payment history, then measures with wrk (HTTP) and pgbench (the
+identical SQL, same connection count):
   (a) terminal `pay` bookings/s through OSMP      vs pgbench running the same book_payment() call,
       and the same for the partner JSON API (HMAC-signed POSTs, signed beforehand: see partner_pay.lua)
   (b) account lookups/s                            vs pgbench running the same SELECT
