@@ -29,6 +29,7 @@ as_owner() {
 	fi
 }
 # the file exactly as shipped, included last (pg.sh's dev.conf is not written: pg.sh never starts it)
+# shellcheck disable=SC2016 # $1 is expanded by the inner sh
 as_owner sh -c 'cat >"$1/gateway.conf" && printf "%s\n" "include = '\''gateway.conf'\''" >>"$1/postgresql.conf"' \
 	sh "$tmp/pg" <"$CONF"
 
