@@ -46,7 +46,8 @@ static struct db_stmt q_find = {
 	"       to_char(p.paid_at AT TIME ZONE $4::text, " TS_SBER "),"
 	"       to_char(p.provider_time AT TIME ZONE $4::text, " TS_LOCAL "),"
 	"       r.number,"
-	"       (SELECT l.balance_after FROM ledger l WHERE l.payment_id = p.id AND l.kind = 'credit')"
+	"       (SELECT l.balance_after FROM ledger l"
+	"         WHERE l.payment_id = p.id AND l.kind = 'credit' AND l.created_at >= p.created_at)"
 	"  FROM payments p JOIN accounts a ON a.id = p.account_id LEFT JOIN receipts r ON r.payment_id = p.id"
 	" WHERE p.adapter = $1 AND COALESCE(p.partner_id, 0) = $2::bigint AND p.provider_txn_id = $3"
 	"   AND p.status IN ('succeeded', 'refunded')",
