@@ -17,7 +17,10 @@
  * are then handled one after another (one provider call at a time per process).
  * After a run that went through, it counts the unsettled web payments for /metrics (how many, how
  * many are overdue: past the expiry by more than two rechecks and two runs, so the janitor has had
- * its chance; the age of the oldest), and notes the time of the run. */
+ * its chance; the age of the oldest), and notes the time of the run.
+ * First, at the first run and then at most hourly, it has the database create the monthly partitions
+ * still missing for PARTITIONS_AHEAD months (partitions_ensure(), schema/021_partitions.sql; no DDL
+ * when none is missing); a failure is logged and asked again at the next run, and the run goes on. */
 #include "janitor.h"
 
 #include <stdio.h>
@@ -28,6 +31,7 @@
 #include <event2/event.h>
 
 #include "adapter.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
@@ -35,6 +39,8 @@
 #include "payments.h"
 
 #define BATCH 50
+#define PARTITIONS_AHEAD "3"          /* months of partitions kept created ahead of the current one */
+#define PARTITIONS_EVERY_MS 3600000u  /* at most this often (monotonic) once they were ensured */
 
 static struct db_stmt q_claim = {
 	"janitor_claim",
@@ -49,6 +55,8 @@ static struct db_stmt q_unsettled = {
 	" coalesce(extract(epoch FROM now() - min(created_at))::bigint, 0)"
 	" FROM payments WHERE status IN ('created', 'pending') AND channel = 'web'",
 	1, 0};
+static struct db_stmt q_partitions = {
+	"janitor_partitions", "SELECT parent, partition FROM partitions_ensure(" PARTITIONS_AHEAD ")", 0, 0};
 
 struct item {
 	char id[40];
@@ -73,6 +81,7 @@ struct janitor {
 	int next;
 	int applied, expired;       /* this run's counts, for the log */
 	bool failed;                /* this run was cut short (the database or a provider answer) */
+	uint64_t partitions_ms;     /* mono_ms() when partitions_ensure() last went through; 0: not yet */
 };
 
 static void next_item(struct janitor *j);
@@ -253,6 +262,35 @@ static void on_claimed(const struct db_result *r, void *arg)
 	next_item(j);
 }
 
+/* The run proper: claims a batch of unconfirmed web payments. */
+static void claim(struct janitor *j)
+{
+	char recheck[24], expire_s[24], batch[16];
+	snprintf(recheck, sizeof recheck, "%ld", j->cfg->pending_recheck);
+	snprintf(expire_s, sizeof expire_s, "%ld", j->cfg->pending_expire);
+	snprintf(batch, sizeof batch, "%d", BATCH);
+	const char *p[4] = {j->adapters, recheck, expire_s, batch};
+	db_exec(j->db, &q_claim, p, 4, on_claimed, j);
+}
+
+/* partitions_ensure() answered: the created ones logged, or the failure (due again next run). */
+static void on_partitions(const struct db_result *r, void *arg)
+{
+	struct janitor *j = arg;
+	if (r->status == DB_OK) {
+		j->partitions_ms = mono_ms();
+		for (int i = 0; i < PQntuples(r->res); i++)
+			log_kv(LOG_INFO, "partition created", "parent", db_value(r->res, i, 0), "partition",
+			       db_value(r->res, i, 1), NULL);
+	} else {
+		log_kv(LOG_WARN, "janitor could not create the coming months' partitions", "reason", r->message, NULL);
+	}
+	if (j->stopping)
+		run_done(j);
+	else
+		claim(j);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -263,12 +301,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	j->running = true;
 	j->failed = false;
 	j->applied = j->expired = 0;
-	char recheck[24], expire_s[24], batch[16];
-	snprintf(recheck, sizeof recheck, "%ld", j->cfg->pending_recheck);
-	snprintf(expire_s, sizeof expire_s, "%ld", j->cfg->pending_expire);
-	snprintf(batch, sizeof batch, "%d", BATCH);
-	const char *p[4] = {j->adapters, recheck, expire_s, batch};
-	db_exec(j->db, &q_claim, p, 4, on_claimed, j);
+	if (!j->partitions_ms || mono_ms() - j->partitions_ms >= PARTITIONS_EVERY_MS)
+		db_exec(j->db, &q_partitions, NULL, 0, on_partitions, j);
+	else
+		claim(j);
 }
 
 struct janitor *janitor_start(struct event_base *base, struct db_pool *db, const struct config *cfg,

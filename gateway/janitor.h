@@ -3,7 +3,8 @@
  * for the status and applies the answer through the one state machine (source "janitor"), and
  * cancels those still unpaid after GATEWAY_PENDING_EXPIRE. Runs on one event loop per process;
  * any number of gateways may run it: rows are claimed with FOR UPDATE SKIP LOCKED and a recheck
- * time, and applying a verdict twice books nothing twice. */
+ * time, and applying a verdict twice books nothing twice. Hourly it also has the database create the
+ * monthly partitions still missing for the coming three months (partitions_ensure()). */
 #ifndef GW_JANITOR_H
 #define GW_JANITOR_H
 

@@ -1,4 +1,4 @@
-/* main.c — `gatewayd`: subcommands serve (default), migrate, accounts import, config, version. */
+/* main.c — `gatewayd`: subcommands serve (default), migrate, partitions, accounts import, config, version. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "migrations.h"
 #include "offload.h"
+#include "partitions_cli.h"
 #include "partner_cli.h"
 #include "reconcile.h"
 #include "routes.h"
@@ -32,6 +33,11 @@ static const char usage[] =
 	"commands:\n"
 	"  serve                      run the HTTP service (default)\n"
 	"  migrate                    apply pending schema migrations (safe to run twice or concurrently)\n"
+	"  partitions list            the monthly partitions: range, estimated rows, size\n"
+	"  partitions ensure [--months N]\n"
+	"                             create the missing ones from this month through N ahead (1-36, default 3)\n"
+	"  partitions detach --before YYYY-MM\n"
+	"                             detach the months before YYYY-MM for archiving (pg_dump, then DROP TABLE)\n"
 	"  accounts import [--as-of TIME] FILE.csv\n"
 	"                             load or update subscribers; all rows or none (--as-of: the moment of\n"
 	"                             the file's balances, required with a balance column)\n"
@@ -62,16 +68,9 @@ static int check_database(const struct config *cfg)
 	PGconn *c = migrate_connect(cfg->database_url);
 	if (!c)
 		return -1;
-	int pending = migrate_check_service(c, cfg->service_role) != 0 ? -1 : migrate_pending(c);
+	int rc = migrate_check_service(c, cfg->service_role) != 0 ? -1 : migrate_check_current(c);
 	PQfinish(c);
-	if (pending < 0)
-		return -1;
-	if (pending > 0) {
-		fprintf(stderr, "gatewayd: the database schema is %d migration(s) behind; run `gatewayd migrate` first\n",
-			pending);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 /* The outbox workers beside the HTTP loops: receipt mail and fiscal documents. */
@@ -206,7 +205,7 @@ int main(int argc, char **argv)
 	}
 	bool partner_cmd = strcmp(cmd, "partner") == 0 || strcmp(cmd, "registry") == 0 || strcmp(cmd, "reconcile") == 0;
 	int known = strcmp(cmd, "serve") == 0 || strcmp(cmd, "migrate") == 0 || strcmp(cmd, "accounts") == 0 ||
-		    strcmp(cmd, "charge") == 0 || strcmp(cmd, "staff") == 0 || partner_cmd;
+		    strcmp(cmd, "charge") == 0 || strcmp(cmd, "staff") == 0 || strcmp(cmd, "partitions") == 0 || partner_cmd;
 	if (!known) {
 		fprintf(stderr, "gatewayd: unknown command \"%.40s\"\n%s", cmd, usage);
 		return 2;
@@ -238,6 +237,8 @@ int main(int argc, char **argv)
 	int rc;
 	if (strcmp(cmd, "migrate") == 0) {
 		rc = migrate_run(cfg.migrate_database_url, cfg.service_role, 0);
+	} else if (strcmp(cmd, "partitions") == 0) {      /* the schema owner's, like migrate */
+		rc = partitions_cli_main(&cfg, argc, argv);
 	} else if (strcmp(cmd, "serve") != 0 && check_database(&cfg) != 0) {
 		rc = 1;
 	} else if (strcmp(cmd, "accounts") == 0) {

@@ -100,6 +100,15 @@ int migrate_pending(PGconn *c)
 	return pending;
 }
 
+int migrate_check_current(PGconn *c)
+{
+	int pending = migrate_pending(c);
+	if (pending > 0)
+		fprintf(stderr, "gatewayd: the database schema is %d migration(s) behind; run `gatewayd migrate` first\n",
+			pending);
+	return pending == 0 ? 0 : -1;
+}
+
 /* Creates the service role when it is missing (NOLOGIN: deployments give it LOGIN or a member) and
  * grants it exactly what gateway_grant_service() says. The owner must not be the service role. */
 static int grant_service(PGconn *c, const char *role, int quiet)

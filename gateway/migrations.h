@@ -25,4 +25,7 @@ int migrate_check_service(PGconn *conn, const char *service_role);
 /* Number of embedded migrations not yet applied on conn, or -1 on error (message printed). */
 int migrate_pending(PGconn *conn);
 
+/* 0 when every embedded migration is applied on conn; -1 (message printed: run migrate) otherwise. */
+int migrate_check_current(PGconn *conn);
+
 #endif
