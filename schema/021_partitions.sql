@@ -70,7 +70,7 @@ DECLARE
     v_lo    text;
     v_hi    text;
 BEGIN
-    IF to_regclass(v_name) IS NOT NULL THEN
+    IF to_regclass('public.' || quote_ident(v_name)) IS NOT NULL THEN
         RETURN NULL;
     END IF;
     SELECT a.atttypid::regtype INTO v_type
@@ -88,10 +88,10 @@ BEGIN
     END IF;
     -- CREATE ... PARTITION OF locks the parent: wait for running statements a while, never for long
     PERFORM set_config('lock_timeout', '5s', true);
-    EXECUTE format('CREATE TABLE %I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)', v_name, p_parent, v_lo, v_hi);
+    EXECUTE format('CREATE TABLE public.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)', v_name, p_parent, v_lo, v_hi);
     -- every partitioned table here only grows: vacuum after 1 % growth keeps the visibility map (and
     -- index-only scans, e.g. the statement's bounds) up with the month being written (020)
-    EXECUTE format('ALTER TABLE %I SET (autovacuum_vacuum_insert_scale_factor = 0.01)', v_name);
+    EXECUTE format('ALTER TABLE public.%I SET (autovacuum_vacuum_insert_scale_factor = 0.01)', v_name);
     RETURN v_name;
 END;
 $$;
@@ -114,6 +114,8 @@ BEGIN
         RAISE EXCEPTION 'partitions_create: months % to % are not a range', p_from, p_to
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- two gateways' janitors at once: the second waits, then finds the months there
+    PERFORM pg_advisory_xact_lock(hashtext('partitions_create'));
     FOR t IN SELECT * FROM partitioned_tables() LOOP
         m := date_trunc('month', p_from)::date;
         WHILE m <= p_to LOOP
@@ -152,9 +154,10 @@ LANGUAGE sql STABLE AS $$
       FROM (SELECT pg_get_expr(c.relpartbound, c.oid) AS b FROM pg_class c WHERE c.oid = p_rel) x
 $$;
 
+-- Bounds are printed in the session's time zone: UTC here, so they read the same for every caller.
 CREATE FUNCTION partitions_list()
 RETURNS TABLE (parent text, partition text, range_from text, range_to text, rows_estimate bigint, bytes bigint)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET TimeZone = 'UTC' AS $$
     SELECT t::text, c.relname::text, b.range_from, b.range_to, greatest(c.reltuples, 0)::bigint,
            pg_total_relation_size(c.oid)
       FROM partitioned_tables() t
@@ -180,7 +183,7 @@ COMMENT ON TABLE ledger_archive_totals IS
     'balance = opening_balance + amount + sum(ledger).';
 
 CREATE FUNCTION partitions_detach(p_before date) RETURNS TABLE (parent text, partition text, rows bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET TimeZone = 'UTC' AS $$
 DECLARE
     v_now date := date_trunc('month', now() AT TIME ZONE 'UTC')::date;
     r     record;

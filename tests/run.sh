@@ -66,6 +66,7 @@ run_suite integration-fiscal "$PY" tests/integration/test_fiscal.py
 run_suite integration-balance "$PY" tests/integration/test_balance.py
 run_suite integration-events "$PY" tests/integration/test_events.py
 run_suite integration-console "$PY" tests/integration/test_console.py
+run_suite integration-partitions "$PY" tests/integration/test_partitions.py
 run_suite chaos-exactly-once "$PY" tests/chaos/exactly_once.py short
 run_suite chaos-kill9 "$PY" tests/chaos/kill9.py short
 run_suite chaos-db-restart "$PY" tests/chaos/db_restart.py short
