@@ -46,6 +46,7 @@ static struct db_stmt q_statement = {
 	 * The bounds are index-only scans of ledger_account_idx, which includes created_at (020). */
 	"WITH r AS MATERIALIZED ("
 	"  SELECT a.contract, a.holder_name, a.id, a.opening_balance + coalesce(t.amount, 0) AS base,"
+	"         ($2::date)::timestamp AT TIME ZONE $4 < ledger_archived_before() AS archived,"
 	"         (SELECT min(l.id) FROM ledger l WHERE l.account_id = a.id"
 	"             AND l.created_at >= ($2::date)::timestamp AT TIME ZONE $4"
 	"             AND l.created_at < ($3::date + 1)::timestamp AT TIME ZONE $4) AS lo,"
@@ -54,7 +55,7 @@ static struct db_stmt q_statement = {
 	"             AND l.created_at < ($3::date + 1)::timestamp AT TIME ZONE $4) AS hi"
 	"    FROM accounts a LEFT JOIN ledger_archive_totals t ON t.account_id = a.id WHERE a.contract = $1),"
 	" h AS MATERIALIZED ("
-	"  SELECT r.contract, r.holder_name, r.id, r.lo, r.hi,"
+	"  SELECT r.contract, r.holder_name, r.id, r.lo, r.hi, r.archived,"
 	"         coalesce((SELECT l.balance_after - l.amount FROM ledger l WHERE l.account_id = r.id AND l.id = r.lo"
 	"                      AND l.created_at >= ($2::date)::timestamp AT TIME ZONE $4"
 	"                      AND l.created_at < ($3::date + 1)::timestamp AT TIME ZONE $4),"
@@ -68,7 +69,7 @@ static struct db_stmt q_statement = {
 	"                     AND l.created_at < ($3::date + 1)::timestamp AT TIME ZONE $4), h.opening),"
 	"        l.id, to_char(l.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 	"        to_char(l.created_at AT TIME ZONE $4, 'DD.MM.YYYY HH24:MI'), l.kind, l.amount, l.balance_after, l.note,"
-	"        to_char(l.fee_day, 'DD.MM.YYYY'), p.id, p.number, p.method, p.channel, rc.number, rc.token"
+	"        to_char(l.fee_day, 'DD.MM.YYYY'), p.id, p.number, p.method, p.channel, rc.number, rc.token, h.archived"
 	"   FROM h"
 	"   LEFT JOIN LATERAL (SELECT * FROM ledger x WHERE x.account_id = h.id AND x.id >= h.lo AND x.id <= h.hi"
 	"                       AND x.created_at >= ($2::date - 1)::timestamp AT TIME ZONE $4"
@@ -80,7 +81,7 @@ static struct db_stmt q_statement = {
 	6, 0};
 
 enum { S_CONTRACT, S_HOLDER, S_OPENING, S_CLOSING, S_ID, S_AT, S_LOCAL, S_KIND, S_AMOUNT, S_AFTER, S_NOTE, S_FEE_DAY,
-       S_PID, S_PNUM, S_METHOD, S_CHANNEL, S_RNUM, S_TOKEN };
+       S_PID, S_PNUM, S_METHOD, S_CHANNEL, S_RNUM, S_TOKEN, S_ARCHIVED };
 
 /* ---- POST /v1/internal/charges -------------------------------------------------------------- */
 
@@ -398,6 +399,13 @@ static void on_statement(const struct db_result *res, void *arg)
 	int rows = PQntuples(p);
 	if (rows == 0) {
 		http_reply_error(r, 404, "account_not_found", "no subscriber with this contract");
+		free(s);
+		return;
+	}
+	if (strcmp(PQgetvalue(p, 0, S_ARCHIVED), "t") == 0) {
+		/* its rows were detached (gatewayd partitions detach): the database no longer holds them */
+		http_reply_error(r, 422, "period_archived",
+				 "the period starts in ledger months that were archived: ask for a period after them");
 		free(s);
 		return;
 	}

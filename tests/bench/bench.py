@@ -81,7 +81,8 @@ def load(pg, first, n_accounts, n_history, tag):
         , l AS (INSERT INTO ledger (account_id, payment_id, kind, amount, credited_as, balance_after)
                 SELECT account_id, id, 'credit', amount, ident,
                        sum(amount) OVER (PARTITION BY account_id ORDER BY substr(provider_txn_id, %(skip)d)::bigint)
-                  FROM p ORDER BY substr(provider_txn_id, %(skip)d)::bigint RETURNING payment_id)
+                  FROM p ORDER BY substr(provider_txn_id, %(skip)d)::bigint RETURNING id, payment_id)
+        , g AS (INSERT INTO ledger_credits (payment_id, ledger_id) SELECT payment_id, id FROM l)  -- the guard (021)
         INSERT INTO receipts (payment_id, token, email, state)
         SELECT payment_id, md5(payment_id::text) || md5(random()::text), NULL, 'no_email' FROM l;
         UPDATE accounts a SET balance = s.total
@@ -104,13 +105,17 @@ def load_fees(pg, first, n_accounts, days):
         INSERT INTO accounts (contract, holder_name, status, balance, opening_balance, monthly_fee)
         SELECT (%(first)d + g)::text, 'Абонент ' || g, 'active', 100000000 - 2000 * %(days)d, 100000000, 60000
           FROM generate_series(0, %(na)d - 1) g;
+        SELECT count(*) FROM partitions_create(current_date - %(days)d, current_date);  -- the year's months
+        WITH l AS (
         INSERT INTO ledger (account_id, kind, amount, balance_after, fee_day, effective_at, created_at)
         SELECT a.id, 'fee', -2000, 100000000 - 2000 * (d + 1), current_date - %(days)d + d,
                (current_date - %(days)d + d)::timestamp AT TIME ZONE 'Europe/Moscow',
                (current_date - %(days)d + d)::timestamp AT TIME ZONE 'Europe/Moscow' + interval '3 hours'
           FROM generate_series(0, %(days)d - 1) d
           JOIN accounts a ON a.contract >= '%(first)d' AND a.contract <= '%(last)d'
-         ORDER BY d, a.id;
+         ORDER BY d, a.id
+        RETURNING account_id, fee_day, id)
+        INSERT INTO ledger_fee_days (account_id, fee_day, ledger_id) SELECT account_id, fee_day, id FROM l;  -- the guard
         """ % {"first": first, "last": first + n_accounts - 1, "na": n_accounts, "days": days}, superuser=True)
     # a year-old ledger has been vacuumed (after each 1 % of growth, 020): its visibility map is what
     # lets the statement's bounds be index-only scans; a freshly loaded one has none yet

@@ -286,10 +286,13 @@ def test_detach_archives_old_months_and_the_balances_still_add_up(c):
     assert archived == "2500", archived
     invariant_ok(c)
     assert q(c, "SELECT balance FROM accounts WHERE contract = '%s'" % contract) == bal
-    # the statement of the live months opens from the archived total
-    frm, to = month(-3), datetime.datetime.now(datetime.timezone.utc).date()
+    # the statement of the live months opens from the archived total (from the 2nd: the months are
+    # UTC months, and the 1st's first hours in Moscow are in the archived one)
+    frm, to = month(-3) + datetime.timedelta(days=1), datetime.datetime.now(datetime.timezone.utc).date()
     st, h, d = c.gw.json("GET", "/v1/internal/accounts/%s/statement?from=%s&to=%s" % (contract, frm, to), headers=AUTH)
     assert st == 200 and d["opening_balance"] == "125.00" and d["closing_balance"] == "130.00", d
+    st, h, d = c.gw.json("GET", "/v1/internal/accounts/%s/statement?from=%s&to=%s" % (contract, old, to), headers=AUTH)
+    assert st == 422 and d["error"]["code"] == "period_archived", (st, d)
     # a fee run for a day of the archived months is refused; a repeated booking still is one
     r = subprocess.run([os.path.join(ROOT, "build", "gatewayd"), "charge", "--date", str(old)],
                        env=dict(os.environ, GATEWAY_DATABASE_URL=c.pg.service_url, GATEWAY_PARTNER_TZ=TZ),
