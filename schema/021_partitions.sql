@@ -27,7 +27,8 @@
 --    written by a trigger in the same transaction as the row: ledger_credits (payment_id),
 --    ledger_charges (charge_id), both one row per payment or charge like payments itself, and
 --    ledger_fee_days (account_id, fee_day), itself partitioned by month of fee_day (its key is in the
---    primary key), so a year of fees is archived with its guard. The unique violation keeps its name.
+--    primary key), so a year of fees is archived with its guard. The credit and charge guards keep
+--    the unique indexes' names; a second fee fails on its ledger_fee_days partition's key.
 --  * The primary key becomes (id, created_at), so refunds.ledger_id can no longer reference it;
 --    ledger_invariant_violations() already reports a succeeded refund whose ledger row is missing or
 --    is not its debit (refund_debit_mismatch).
@@ -197,15 +198,16 @@ BEGIN
                         to_char(v_now, 'YYYY-MM'), to_char(p_before, 'YYYY-MM')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- the ledger first: bookings wait on this lock, not halfway through
+    -- First the sums, each month locked against writes (SHARE: nothing can come into it meanwhile;
+    -- the current months, where bookings go, are not touched); then the detaches, quick catalog
+    -- changes, whose lock on the parent lasts until the commit: bookings wait only that long.
     PERFORM set_config('lock_timeout', '10s', true);
-    LOCK TABLE ledger IN SHARE ROW EXCLUSIVE MODE;
     FOR r IN SELECT l.parent, l.partition, l.range_to
                FROM partitions_list() l
-              WHERE l.range_to NOT IN ('DEFAULT', 'MAXVALUE') AND l.range_to <> ''
-                AND left(l.range_to, 10)::date <= p_before
-              ORDER BY l.parent <> 'ledger', l.parent, l.range_to
+              WHERE l.range_to <> 'DEFAULT' AND left(l.range_to, 10)::date <= p_before
+              ORDER BY l.parent, l.range_to
     LOOP
+        EXECUTE format('LOCK TABLE %I IN SHARE MODE', r.partition);
         parent := r.parent;
         partition := r.partition;
         EXECUTE format('SELECT count(*) FROM %I', r.partition) INTO rows;
@@ -216,9 +218,13 @@ BEGIN
                                SET amount = ledger_archive_totals.amount + EXCLUDED.amount,
                                    rows = ledger_archive_totals.rows + EXCLUDED.rows', r.partition);
         END IF;
-        EXECUTE format('ALTER TABLE %I DETACH PARTITION %I', r.parent, r.partition);
         INSERT INTO partition_archive (parent, partition, range_to, rows) VALUES (r.parent, r.partition, r.range_to, rows);
         RETURN NEXT;
+    END LOOP;
+    FOR r IN SELECT a.parent, a.partition FROM partition_archive a
+              WHERE EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = to_regclass('public.' || quote_ident(a.partition)))
+    LOOP
+        EXECUTE format('ALTER TABLE %I DETACH PARTITION %I', r.parent, r.partition);
     END LOOP;
 END;
 $$;
