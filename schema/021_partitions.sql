@@ -474,31 +474,132 @@ BEGIN
 END;
 $$;
 
--- The invariants with the archive: the archived totals count toward the balance and every row's
--- balance_after; payments and refunds created before the archive horizon are not checked one by one
--- (their rows may be archived). New: every live credit, fee and charge row has its guard row.
-CREATE OR REPLACE FUNCTION ledger_invariant_violations()
+-- The invariants, in three parts so that a period can be checked alone, reading only its months:
+--   ledger_row_violations(from, to)      the rows created in [from, to): attached to the right payment,
+--                                         credited under the identity it still has, guarded
+--   payment_violations(from, to)          the payments created in [from, to): one credit, one receipt,
+--                                         refunds adding up to their debits (their ledger rows are at or
+--                                         after the payment: read from `from` on)
+--   ledger_invariant_violations()         everything: each balance = opening + archived + the ledger,
+--                                         each row's balance_after = opening + archived + the sum so far,
+--                                         all rows, and the payments since the archive horizon (the rows
+--                                         of older ones may be archived)
+--   ledger_invariant_violations(from, to) a period: each row follows the one before it in the period,
+--                                         an account whose last row is in it holds that row's balance,
+--                                         its rows and its payments (EXPLAIN in test_partitions.py)
+-- The links of a period's first rows to the rows before it are the whole check's.
+
+CREATE FUNCTION ledger_row_violations(p_from timestamptz, p_to timestamptz)
 RETURNS TABLE (problem text, account_id bigint, payment_id uuid, detail text)
 LANGUAGE sql STABLE AS $$
-    WITH horizon AS (
-        SELECT coalesce(ledger_archived_before(), '-infinity') AS since
-    ), sums AS (
-        SELECT l.account_id, sum(l.amount) AS total
-          FROM ledger l GROUP BY l.account_id
+    WITH span AS (SELECT * FROM ledger l WHERE l.created_at >= p_from AND l.created_at < p_to)
+    -- money attached to a payment that is not booked, or to the wrong account/amount
+    SELECT 'ledger_payment_mismatch', l.account_id, l.payment_id,
+           format('ledger row %s (%s %s): payment %s is %s, amount %s, account %s',
+                  l.id, l.kind, l.amount, p.number, p.status, p.amount, p.account_id)
+      FROM span l JOIN payments p ON p.id = l.payment_id
+     WHERE (l.kind = 'credit' AND (p.status NOT IN ('succeeded', 'refunded')
+                                   OR l.amount <> p.amount OR l.account_id <> p.account_id))
+        OR (l.kind = 'debit' AND l.account_id <> p.account_id)
+    UNION ALL
+    -- a credited payment whose provider identity changed since: its retry could be credited again
+    SELECT 'identity_changed', p.account_id, p.id,
+           format('payment %s was credited as %s, is now %s', p.number, l.credited_as, payment_identity(p))
+      FROM span l JOIN payments p ON p.id = l.payment_id
+     WHERE l.kind = 'credit' AND l.credited_as IS DISTINCT FROM payment_identity(p)
+    UNION ALL
+    -- the guards that keep a credit, fee or charge single across months
+    SELECT 'ledger_guard_missing', l.account_id, l.payment_id,
+           format('ledger row %s (%s) has no row in its guard table', l.id, l.kind)
+      FROM span l
+     WHERE (l.kind = 'credit' AND NOT EXISTS (SELECT 1 FROM ledger_credits g
+                                              WHERE g.payment_id = l.payment_id AND g.ledger_id = l.id))
+        OR (l.kind = 'fee' AND NOT EXISTS (SELECT 1 FROM ledger_fee_days g
+                                           WHERE g.account_id = l.account_id AND g.fee_day = l.fee_day
+                                             AND g.ledger_id = l.id))
+        OR (l.kind = 'charge' AND NOT EXISTS (SELECT 1 FROM ledger_charges g
+                                              WHERE g.charge_id = l.charge_id AND g.ledger_id = l.id))
+$$;
+
+CREATE FUNCTION payment_violations(p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (problem text, account_id bigint, payment_id uuid, detail text)
+LANGUAGE sql STABLE AS $$
+    WITH pays AS (
+        SELECT * FROM payments p WHERE p.created_at >= p_from AND p.created_at < p_to
     ), per_payment AS (
         SELECT l.payment_id,
                count(*) FILTER (WHERE l.kind = 'credit')           AS credits,
                coalesce(-sum(l.amount) FILTER (WHERE l.kind = 'debit'), 0) AS debited
-          FROM ledger l WHERE l.payment_id IS NOT NULL GROUP BY l.payment_id
-    ), running AS (
-        SELECT l.id, l.account_id, l.payment_id, l.balance_after,
-               sum(l.amount) OVER (PARTITION BY l.account_id ORDER BY l.id) AS running_total
-          FROM ledger l
+          FROM ledger l WHERE l.payment_id IS NOT NULL AND l.created_at >= p_from
+           AND l.payment_id IN (SELECT id FROM pays)
+         GROUP BY l.payment_id
     ), per_refund AS (
         SELECT f.payment_id,
                coalesce(sum(f.amount) FILTER (WHERE f.status = 'succeeded'), 0) AS succeeded,
                coalesce(sum(f.amount) FILTER (WHERE f.status = 'pending'), 0)   AS pending
-          FROM refunds f GROUP BY f.payment_id
+          FROM refunds f WHERE f.payment_id IN (SELECT id FROM pays) GROUP BY f.payment_id
+    )
+    -- every succeeded/refunded payment: exactly one credit, one receipt, debits = refunded_amount
+    SELECT CASE WHEN coalesce(pp.credits, 0) <> 1 THEN 'credit_count'
+                WHEN rc.id IS NULL THEN 'missing_receipt'
+                ELSE 'refund_mismatch' END,
+           p.account_id, p.id,
+           format('payment %s (%s): %s credit rows, receipt %s, debited %s, refunded_amount %s',
+                  p.number, p.status, coalesce(pp.credits, 0), coalesce(rc.number, 'none'),
+                  coalesce(pp.debited, 0), p.refunded_amount)
+      FROM pays p
+      LEFT JOIN per_payment pp ON pp.payment_id = p.id
+      LEFT JOIN receipts rc ON rc.payment_id = p.id
+     WHERE p.status IN ('succeeded', 'refunded')
+       AND (coalesce(pp.credits, 0) <> 1 OR rc.id IS NULL
+            OR coalesce(pp.debited, 0) <> p.refunded_amount)
+    UNION ALL
+    SELECT 'receipt_unpaid', p.account_id, p.id,
+           format('receipt %s for payment %s in status %s', rc.number, p.number, p.status)
+      FROM receipts rc JOIN pays p ON p.id = rc.payment_id
+     WHERE p.status NOT IN ('succeeded', 'refunded')
+    UNION ALL
+    -- refunded means all of it
+    SELECT 'refunded_incomplete', p.account_id, p.id,
+           format('payment %s is refunded but refunded_amount %s <> amount %s', p.number, p.refunded_amount, p.amount)
+      FROM pays p
+     WHERE p.status = 'refunded' AND p.refunded_amount <> p.amount
+    UNION ALL
+    -- the succeeded refunds add up to refunded_amount; refunded plus reserved never exceeds the payment
+    SELECT CASE WHEN coalesce(pr.succeeded, 0) <> p.refunded_amount THEN 'refunds_sum_mismatch'
+                ELSE 'refunds_over_paid' END,
+           p.account_id, p.id,
+           format('payment %s: amount %s, refunded_amount %s, succeeded refunds %s, pending refunds %s',
+                  p.number, p.amount, p.refunded_amount, coalesce(pr.succeeded, 0), coalesce(pr.pending, 0))
+      FROM pays p LEFT JOIN per_refund pr ON pr.payment_id = p.id
+     WHERE (pr.payment_id IS NOT NULL OR p.refunded_amount <> 0)
+       AND (coalesce(pr.succeeded, 0) <> p.refunded_amount
+            OR p.refunded_amount + coalesce(pr.pending, 0) > p.amount)
+    UNION ALL
+    -- a succeeded refund has its own debit of its amount on its payment (refunds.ledger_id is no
+    -- foreign key since 021: this is the check)
+    SELECT 'refund_debit_mismatch', p.account_id, f.payment_id,
+           format('refund %s (%s kopecks, payment %s): ledger row %s is %s',
+                  f.id, f.amount, p.number, coalesce(f.ledger_id::text, 'none'),
+                  CASE WHEN l.id IS NULL THEN 'missing'
+                       ELSE format('%s %s of payment %s', l.kind, l.amount, coalesce(l.payment_id::text, 'none')) END)
+      FROM refunds f JOIN pays p ON p.id = f.payment_id
+      LEFT JOIN ledger l ON l.id = f.ledger_id AND l.payment_id = f.payment_id AND l.created_at >= p_from
+     WHERE f.status = 'succeeded'
+       AND (l.id IS NULL OR l.kind <> 'debit' OR l.amount <> -f.amount
+            OR (SELECT count(*) FROM refunds g WHERE g.ledger_id = f.ledger_id) > 1)
+$$;
+
+CREATE OR REPLACE FUNCTION ledger_invariant_violations()
+RETURNS TABLE (problem text, account_id bigint, payment_id uuid, detail text)
+LANGUAGE sql STABLE AS $$
+    WITH sums AS (
+        SELECT l.account_id, sum(l.amount) AS total
+          FROM ledger l GROUP BY l.account_id
+    ), running AS (
+        SELECT l.id, l.account_id, l.payment_id, l.balance_after,
+               sum(l.amount) OVER (PARTITION BY l.account_id ORDER BY l.id) AS running_total
+          FROM ledger l
     )
     -- balance = opening_balance + archived + sum(ledger)
     SELECT 'balance_mismatch', a.id, NULL::uuid,
@@ -516,83 +617,44 @@ LANGUAGE sql STABLE AS $$
       LEFT JOIN ledger_archive_totals t ON t.account_id = a.id
      WHERE r.balance_after <> a.opening_balance + coalesce(t.amount, 0) + r.running_total
     UNION ALL
-    -- every succeeded/refunded payment: exactly one credit, one receipt, debits = refunded_amount
-    SELECT CASE WHEN coalesce(pp.credits, 0) <> 1 THEN 'credit_count'
-                WHEN rc.id IS NULL THEN 'missing_receipt'
-                ELSE 'refund_mismatch' END,
-           p.account_id, p.id,
-           format('payment %s (%s): %s credit rows, receipt %s, debited %s, refunded_amount %s',
-                  p.number, p.status, coalesce(pp.credits, 0), coalesce(rc.number, 'none'),
-                  coalesce(pp.debited, 0), p.refunded_amount)
-      FROM payments p
-      LEFT JOIN per_payment pp ON pp.payment_id = p.id
-      LEFT JOIN receipts rc ON rc.payment_id = p.id
-     WHERE p.status IN ('succeeded', 'refunded') AND p.created_at >= (SELECT since FROM horizon)
-       AND (coalesce(pp.credits, 0) <> 1 OR rc.id IS NULL
-            OR coalesce(pp.debited, 0) <> p.refunded_amount)
+    SELECT * FROM ledger_row_violations('-infinity', 'infinity')
     UNION ALL
-    -- money or receipts attached to a payment that is not booked, or to the wrong account/amount
-    SELECT 'ledger_payment_mismatch', l.account_id, l.payment_id,
-           format('ledger row %s (%s %s): payment %s is %s, amount %s, account %s',
-                  l.id, l.kind, l.amount, p.number, p.status, p.amount, p.account_id)
-      FROM ledger l JOIN payments p ON p.id = l.payment_id
-     WHERE (l.kind = 'credit' AND (p.status NOT IN ('succeeded', 'refunded')
-                                   OR l.amount <> p.amount OR l.account_id <> p.account_id))
-        OR (l.kind = 'debit' AND l.account_id <> p.account_id)
-    UNION ALL
-    SELECT 'receipt_unpaid', p.account_id, p.id,
-           format('receipt %s for payment %s in status %s', rc.number, p.number, p.status)
-      FROM receipts rc JOIN payments p ON p.id = rc.payment_id
-     WHERE p.status NOT IN ('succeeded', 'refunded')
-    UNION ALL
-    -- refunded means all of it
-    SELECT 'refunded_incomplete', p.account_id, p.id,
-           format('payment %s is refunded but refunded_amount %s <> amount %s', p.number, p.refunded_amount, p.amount)
-      FROM payments p
-     WHERE p.status = 'refunded' AND p.refunded_amount <> p.amount
-    UNION ALL
-    -- the succeeded refunds add up to refunded_amount; refunded plus reserved never exceeds the payment
-    SELECT CASE WHEN coalesce(pr.succeeded, 0) <> p.refunded_amount THEN 'refunds_sum_mismatch'
-                ELSE 'refunds_over_paid' END,
-           p.account_id, p.id,
-           format('payment %s: amount %s, refunded_amount %s, succeeded refunds %s, pending refunds %s',
-                  p.number, p.amount, p.refunded_amount, coalesce(pr.succeeded, 0), coalesce(pr.pending, 0))
-      FROM payments p LEFT JOIN per_refund pr ON pr.payment_id = p.id
-     WHERE (pr.payment_id IS NOT NULL OR p.refunded_amount <> 0)
-       AND (coalesce(pr.succeeded, 0) <> p.refunded_amount
-            OR p.refunded_amount + coalesce(pr.pending, 0) > p.amount)
-    UNION ALL
-    -- a succeeded refund has its own debit of its amount on its payment (refunds.ledger_id is no
-    -- foreign key since 021: this is the check)
-    SELECT 'refund_debit_mismatch', p.account_id, f.payment_id,
-           format('refund %s (%s kopecks, payment %s): ledger row %s is %s',
-                  f.id, f.amount, p.number, coalesce(f.ledger_id::text, 'none'),
-                  CASE WHEN l.id IS NULL THEN 'missing'
-                       ELSE format('%s %s of payment %s', l.kind, l.amount, coalesce(l.payment_id::text, 'none')) END)
-      FROM refunds f JOIN payments p ON p.id = f.payment_id
-      LEFT JOIN ledger l ON l.id = f.ledger_id AND l.payment_id = f.payment_id
-     WHERE f.status = 'succeeded' AND p.created_at >= (SELECT since FROM horizon)
-       AND (l.id IS NULL OR l.kind <> 'debit' OR l.amount <> -f.amount
-            OR (SELECT count(*) FROM refunds g WHERE g.ledger_id = f.ledger_id) > 1)
-    UNION ALL
-    -- a credited payment whose provider identity changed since: its retry could be credited again
-    SELECT 'identity_changed', p.account_id, p.id,
-           format('payment %s was credited as %s, is now %s', p.number, l.credited_as, payment_identity(p))
-      FROM ledger l JOIN payments p ON p.id = l.payment_id
-     WHERE l.kind = 'credit' AND l.credited_as IS DISTINCT FROM payment_identity(p)
-    UNION ALL
-    -- the guards that keep a credit, fee or charge single across months
-    SELECT 'ledger_guard_missing', l.account_id, l.payment_id,
-           format('ledger row %s (%s) has no row in its guard table', l.id, l.kind)
-      FROM ledger l
-     WHERE (l.kind = 'credit' AND NOT EXISTS (SELECT 1 FROM ledger_credits g
-                                              WHERE g.payment_id = l.payment_id AND g.ledger_id = l.id))
-        OR (l.kind = 'fee' AND NOT EXISTS (SELECT 1 FROM ledger_fee_days g
-                                           WHERE g.account_id = l.account_id AND g.fee_day = l.fee_day
-                                             AND g.ledger_id = l.id))
-        OR (l.kind = 'charge' AND NOT EXISTS (SELECT 1 FROM ledger_charges g
-                                              WHERE g.charge_id = l.charge_id AND g.ledger_id = l.id))
+    SELECT * FROM payment_violations(coalesce(ledger_archived_before(), '-infinity'), 'infinity')
 $$;
+
+CREATE FUNCTION ledger_invariant_violations(p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (problem text, account_id bigint, payment_id uuid, detail text)
+LANGUAGE sql STABLE AS $$
+    WITH span AS (
+        SELECT l.id, l.account_id, l.payment_id, l.amount, l.balance_after,
+               lag(l.id) OVER w AS prev_id, lag(l.balance_after) OVER w AS prev_after,
+               lead(l.id) OVER w IS NULL AS last_in_span
+          FROM ledger l WHERE l.created_at >= p_from AND l.created_at < p_to
+        WINDOW w AS (PARTITION BY l.account_id ORDER BY l.id)
+    )
+    -- each row's balance_after = the one before it in the period + its amount
+    SELECT 'balance_after_mismatch', s.account_id, s.payment_id,
+           format('ledger row %s: balance_after %s <> %s (row %s) + %s', s.id, s.balance_after, s.prev_after,
+                  s.prev_id, s.amount)
+      FROM span s
+     WHERE s.prev_id IS NOT NULL AND s.balance_after <> s.prev_after + s.amount
+    UNION ALL
+    -- an account whose last row is in the period holds that row's balance
+    SELECT 'balance_mismatch', a.id, NULL::uuid,
+           format('contract %s: balance %s <> balance_after %s of its last ledger row %s',
+                  a.contract, a.balance, s.balance_after, s.id)
+      FROM span s JOIN accounts a ON a.id = s.account_id
+     WHERE s.last_in_span AND a.balance <> s.balance_after
+       AND NOT EXISTS (SELECT 1 FROM ledger x WHERE x.account_id = s.account_id AND x.id > s.id
+                                                AND x.created_at >= p_from)
+    UNION ALL
+    SELECT * FROM ledger_row_violations(p_from, p_to)
+    UNION ALL
+    SELECT * FROM payment_violations(p_from, p_to)
+$$;
+COMMENT ON FUNCTION ledger_invariant_violations(timestamptz, timestamptz) IS
+    'The invariants of one period (its ledger rows and payments), reading its months only: a nightly check '
+    'of yesterday. The links to the rows before the period are the whole check''s, ledger_invariant_violations().';
 
 -- the service role (the janitor) creates partitions through these; partitions_detach runs with its
 -- caller's rights, and only the tables' owner may detach

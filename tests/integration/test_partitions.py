@@ -225,6 +225,31 @@ def test_the_fee_run_check_and_a_payments_reads_prune(c):
         q(c, "DEALLOCATE ALL")
 
 
+@test
+def test_the_invariants_of_a_period_read_its_months_and_find_what_is_in_it(c):
+    q(c, "SELECT * FROM partitions_create('%s', '%s')" % (month(-5), month(-1)))
+    contract = account(c)
+    for day in (4, 9):
+        adjust_at(c, contract, 300 + day, "%s 12:00:00+00" % (month(-1) + datetime.timedelta(days=day)).isoformat())
+    period = "'%s 00:00:00+00', '%s 00:00:00+00'" % (month(-1), month(0))
+    plan = q(c, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM ledger_invariant_violations(%s)"
+                % period)
+    seen = partitions_in(plan)
+    older = {part("ledger", k) for k in range(-5, -1)}
+    assert part("ledger", -1) in seen and not seen & older, (seen, plan)
+    check = "SELECT string_agg(problem, ',' ORDER BY problem) FROM ledger_invariant_violations(%s)"
+    assert q(c, check % period) == "", q(c, check % period)
+    # planted (guards off): the second row of the period no longer follows the first
+    q(c, "SET session_replication_role = replica; UPDATE ledger SET balance_after = balance_after + 1"
+         " WHERE account_id = (SELECT id FROM accounts WHERE contract = '%s') AND amount = 309" % contract, superuser=True)
+    assert q(c, check % period) == "balance_after_mismatch,balance_mismatch", q(c, check % period)
+    earlier = "'%s 00:00:00+00', '%s 00:00:00+00'" % (month(-2), month(-1))
+    assert q(c, check % earlier) == ""
+    q(c, "SET session_replication_role = replica; UPDATE ledger SET balance_after = balance_after - 1"
+         " WHERE account_id = (SELECT id FROM accounts WHERE contract = '%s') AND amount = 309" % contract, superuser=True)
+    invariant_ok(c)
+
+
 # ---- ahead, by command and by the janitor -------------------------------------------------------------
 
 
