@@ -352,14 +352,14 @@ def main():
             r = results
             print("(f) %dx loaded in %.0f s, %d ledger rows; bookings OSMP %.0f -> %.0f/s, partner %.0f -> %.0f/s, "
                   "lookups %.0f -> %.0f/s (pgbench %.0f -> %.0f, %.0f -> %.0f, %.0f -> %.0f); lookup p99 at %.0f/s: %.2f ms;"
-                  " (m) statement p50/p99 %.2f/%.2f ms (%d errors); (n) invariants %.1f s, %d found"
+                  " (m) statement p50/p99 %.2f/%.2f ms (%d errors); (n) invariants %.1f s, %d found; a day's %.2f s, %d found"
                   % (SCALE, r["scale"]["load_s"], r["scale"]["ledger"], r["x1_book_http"]["rps"], r["xN_book_http"]["rps"],
                      r["x1_pbook_http"]["rps"], r["xN_pbook_http"]["rps"], r["x1_lookup_http"]["rps"],
                      r["xN_lookup_http"]["rps"], r["x1_book_pg"], r["xN_book_pg"], r["x1_pbook_pg"], r["xN_pbook_pg"],
                      r["x1_lookup_pg"], r["xN_lookup_pg"], r["latency_n"]["rps"], r["latency_n"]["p99_ms"],
                      r["statement"]["p50_ms"], r["statement"]["p99_ms"], r["statement"]["errors"],
                      r["invariants"]["seconds"],
-                     r["invariants"]["found"]))
+                     r["invariants"]["found"], r["invariants"]["day_seconds"], r["invariants"]["day_found"]))
             print("(o) console ms: %s" % ", ".join("%s %.0f" % kv for kv in r["console"].items()))
             return
 
@@ -447,7 +447,15 @@ def invariants_bench(pg):
     n_accounts = int(pg.psql("SELECT count(*) FROM accounts"))
     t0 = time.time()
     found = int(pg.psql("SELECT count(*) FROM ledger_invariant_violations()"))
-    return {"seconds": time.time() - t0, "found": found, "ledger": n_ledger, "accounts": n_accounts}
+    res = {"seconds": time.time() - t0, "found": found, "ledger": n_ledger, "accounts": n_accounts}
+    # one day's check (021), the nightly one: yesterday's fee rows for the accounts with a year of fees
+    day = "date_trunc('day', now()) - interval '1 day', date_trunc('day', now())"
+    res["day_rows"] = int(pg.psql("SELECT count(*) FROM ledger WHERE created_at >= %s AND created_at < %s"
+                                  % tuple(day.split(", "))))
+    t0 = time.time()
+    res["day_found"] = int(pg.psql("SELECT count(*) FROM ledger_invariant_violations(%s)" % day))
+    res["day_seconds"] = time.time() - t0
+    return res
 
 
 def console_bench(pg, accounts):
@@ -730,6 +738,8 @@ def report(r):
     iv = r["invariants"]
     row("(n) ledger_invariant_violations() over %d accounts and %d ledger rows, seconds (%d found)"
         % (iv["accounts"], iv["ledger"], iv["found"]), "%.1f" % iv["seconds"], "", "", "(figure)", iv["found"] == 0)
+    row("(n) ledger_invariant_violations(from, to) of one day (%d ledger rows; its months only), seconds (%d found)"
+        % (iv["day_rows"], iv["day_found"]), "%.2f" % iv["day_seconds"], "", "", "(figure)", iv["day_found"] == 0)
     co = r["console"]
     row("(o) the staff console at %dx data, ms (median of 3, psql's start included): payments list %.0f, search by "
         "contract %.0f, by provider's transaction id %.0f; overview (today's and this month's totals)"
