@@ -449,11 +449,10 @@ def invariants_bench(pg):
     found = int(pg.psql("SELECT count(*) FROM ledger_invariant_violations()"))
     res = {"seconds": time.time() - t0, "found": found, "ledger": n_ledger, "accounts": n_accounts}
     # one day's check (021), the nightly one: yesterday's fee rows for the accounts with a year of fees
-    day = "date_trunc('day', now()) - interval '1 day', date_trunc('day', now())"
-    res["day_rows"] = int(pg.psql("SELECT count(*) FROM ledger WHERE created_at >= %s AND created_at < %s"
-                                  % tuple(day.split(", "))))
+    lo, hi = "date_trunc('day', now()) - interval '1 day'", "date_trunc('day', now())"
+    res["day_rows"] = int(pg.psql("SELECT count(*) FROM ledger WHERE created_at >= %s AND created_at < %s" % (lo, hi)))
     t0 = time.time()
-    res["day_found"] = int(pg.psql("SELECT count(*) FROM ledger_invariant_violations(%s)" % day))
+    res["day_found"] = int(pg.psql("SELECT count(*) FROM ledger_invariant_violations(%s, %s)" % (lo, hi)))
     res["day_seconds"] = time.time() - t0
     return res
 
