@@ -97,6 +97,15 @@ BEGIN
 END;
 $$;
 
+-- The partitions of the months from p_from to p_to that were missing, created; their names.
+CREATE FUNCTION partition_months(p_parent regclass, p_from date, p_to date, p_prefix text DEFAULT NULL)
+RETURNS SETOF text
+LANGUAGE sql AS $$
+    SELECT n FROM generate_series(date_trunc('month', p_from), p_to, interval '1 month') m
+     CROSS JOIN LATERAL partition_month(p_parent, m::date, p_prefix) n
+     WHERE n IS NOT NULL
+$$;
+
 CREATE FUNCTION partitioned_tables() RETURNS SETOF regclass
 LANGUAGE sql STABLE AS $$
     SELECT c.oid::regclass FROM pg_partitioned_table pt JOIN pg_class c ON c.oid = pt.partrelid
@@ -107,9 +116,6 @@ $$;
 CREATE FUNCTION partitions_create(p_from date, p_to date)
 RETURNS TABLE (parent text, partition text)
 LANGUAGE plpgsql AS $$
-DECLARE
-    t regclass;
-    m date;
 BEGIN
     IF p_from IS NULL OR p_to IS NULL OR p_to < p_from OR p_to > p_from + interval '50 years' THEN
         RAISE EXCEPTION 'partitions_create: months % to % are not a range', p_from, p_to
@@ -117,17 +123,7 @@ BEGIN
     END IF;
     -- two gateways' janitors at once: the second waits, then finds the months there
     PERFORM pg_advisory_xact_lock(hashtext('partitions_create'));
-    FOR t IN SELECT * FROM partitioned_tables() LOOP
-        m := date_trunc('month', p_from)::date;
-        WHILE m <= p_to LOOP
-            partition := partition_month(t, m);
-            IF partition IS NOT NULL THEN
-                parent := t::text;
-                RETURN NEXT;
-            END IF;
-            m := (m + interval '1 month')::date;
-        END LOOP;
-    END LOOP;
+    RETURN QUERY SELECT t::text, n FROM partitioned_tables() t CROSS JOIN LATERAL partition_months(t, p_from, p_to) n;
 END;
 $$;
 
@@ -245,15 +241,11 @@ DECLARE
     v_now date := (now() AT TIME ZONE 'UTC')::date;
     m     date;
 BEGIN
-    EXECUTE format('SELECT date_trunc(''month'', least(min(%I) AT TIME ZONE ''UTC'', %L))::date FROM %I',
-                   p_key, v_now, p_table) INTO m;
+    EXECUTE format('SELECT least(min(%I) AT TIME ZONE ''UTC'', %L)::date FROM %I', p_key, v_now, p_table) INTO m;
     EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY '
                    'INCLUDING COMMENTS INCLUDING STORAGE) PARTITION BY RANGE (%I)', v_new, p_table, p_key);
     EXECUTE format('CREATE TABLE %I PARTITION OF %I DEFAULT', p_table || '_default', v_new);
-    WHILE m <= v_now + interval '3 months' LOOP
-        PERFORM partition_month(v_new::regclass, m, p_table);
-        m := (m + interval '1 month')::date;
-    END LOOP;
+    PERFORM count(*) FROM partition_months(v_new::regclass, m, (v_now + interval '3 months')::date, p_table);
     EXECUTE format('INSERT INTO %I OVERRIDING SYSTEM VALUE SELECT * FROM %I ORDER BY id', v_new, p_table);
     EXECUTE format('SELECT setval(%L, coalesce((SELECT max(id) FROM %I), 0) + 1, false)',
                    pg_get_serial_sequence(v_new, 'id'), p_table);
@@ -275,9 +267,9 @@ COMMENT ON TABLE ledger_fee_days IS
     'Guard: at most one fee row per account and day across all of the ledger''s months (written by trigger '
     'ledger_guard); partitioned by month of fee_day, archived with the ledger.';
 CREATE TABLE ledger_fee_days_default PARTITION OF ledger_fee_days DEFAULT;
-SELECT partition_month('ledger_fee_days', m::date)
-  FROM generate_series(date_trunc('month', least((SELECT min(fee_day) FROM ledger), (now() AT TIME ZONE 'UTC')::date)),
-                       (now() AT TIME ZONE 'UTC') + interval '3 months', interval '1 month') m;
+SELECT count(*) FROM partition_months('ledger_fee_days',
+                                       least((SELECT min(fee_day) FROM ledger), (now() AT TIME ZONE 'UTC')::date),
+                                       ((now() AT TIME ZONE 'UTC') + interval '3 months')::date);
 INSERT INTO ledger_fee_days (account_id, fee_day, ledger_id) SELECT account_id, fee_day, id FROM ledger WHERE kind = 'fee';
 
 CREATE TABLE ledger_credits (
