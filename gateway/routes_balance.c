@@ -36,48 +36,9 @@ static struct db_stmt q_charge = {
 /* $1 contract, $2 from, $3 to (dates), $4 tz, $5 after this ledger id, $6 at most this many lines (+1) */
 static struct db_stmt q_statement = {
 	"account_statement",
-	/* The ledger is partitioned by month of created_at (021): every read here carries the period's
-	 * bounds, so it visits the period's months only (the opening of an empty period excepted: the last
-	 * row before it, wherever it is). lo and hi are the period's first and last rows; the opening is the
-	 * balance before lo (its balance_after less its amount), the closing hi's balance_after. The lines
-	 * are the account's rows lo..hi, a contiguous run: a row is stamped with its transaction's start
-	 * and numbered at insert, so a row of that run may lie a moment outside the period; a day of slack
-	 * keeps it in. MATERIALIZED: computed once (inlined, the planner repeated the bounds per line).
-	 * The bounds are index-only scans of ledger_account_idx, which includes created_at (020). */
-	"WITH r AS MATERIALIZED ("
-	"  SELECT a.contract, a.holder_name, a.id, a.opening_balance + coalesce(t.amount, 0) AS base,"
-	"         ($2::date)::timestamp AT TIME ZONE $4 < ledger_archived_before() AS archived,"
-	"         (SELECT min(l.id) FROM ledger l WHERE l.account_id = a.id"
-	"             AND l.created_at >= ($2::date)::timestamp AT TIME ZONE $4"
-	"             AND l.created_at < ($3::date + 1)::timestamp AT TIME ZONE $4) AS lo,"
-	"         (SELECT max(l.id) FROM ledger l WHERE l.account_id = a.id"
-	"             AND l.created_at >= ($2::date)::timestamp AT TIME ZONE $4"
-	"             AND l.created_at < ($3::date + 1)::timestamp AT TIME ZONE $4) AS hi"
-	"    FROM accounts a LEFT JOIN ledger_archive_totals t ON t.account_id = a.id WHERE a.contract = $1),"
-	" h AS MATERIALIZED ("
-	"  SELECT r.contract, r.holder_name, r.id, r.lo, r.hi, r.archived,"
-	"         coalesce((SELECT l.balance_after - l.amount FROM ledger l WHERE l.account_id = r.id AND l.id = r.lo"
-	"                      AND l.created_at >= ($2::date)::timestamp AT TIME ZONE $4"
-	"                      AND l.created_at < ($3::date + 1)::timestamp AT TIME ZONE $4),"
-	"                  (SELECT l.balance_after FROM ledger l WHERE l.account_id = r.id"
-	"                      AND l.created_at < ($2::date)::timestamp AT TIME ZONE $4 ORDER BY l.id DESC LIMIT 1),"
-	"                  r.base) AS opening"
-	"    FROM r)"
-	" SELECT h.contract, h.holder_name, h.opening,"
-	"        coalesce((SELECT l.balance_after FROM ledger l WHERE l.account_id = h.id AND l.id = h.hi"
-	"                     AND l.created_at >= ($2::date)::timestamp AT TIME ZONE $4"
-	"                     AND l.created_at < ($3::date + 1)::timestamp AT TIME ZONE $4), h.opening),"
-	"        l.id, to_char(l.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-	"        to_char(l.created_at AT TIME ZONE $4, 'DD.MM.YYYY HH24:MI'), l.kind, l.amount, l.balance_after, l.note,"
-	"        to_char(l.fee_day, 'DD.MM.YYYY'), p.id, p.number, p.method, p.channel, rc.number, rc.token, h.archived"
-	"   FROM h"
-	"   LEFT JOIN LATERAL (SELECT * FROM ledger x WHERE x.account_id = h.id AND x.id >= h.lo AND x.id <= h.hi"
-	"                       AND x.created_at >= ($2::date - 1)::timestamp AT TIME ZONE $4"
-	"                       AND x.created_at < ($3::date + 2)::timestamp AT TIME ZONE $4"
-	"                       AND x.id > $5::bigint ORDER BY x.id LIMIT $6::int + 1) l ON true"
-	"   LEFT JOIN payments p ON p.id = l.payment_id"
-	"   LEFT JOIN receipts rc ON rc.payment_id = l.payment_id"
-	"  ORDER BY l.id",
+	/* A function (022): its plans are generic by its SET clause and prune to the period's months;
+	 * as a prepared query here, a connection could settle on re-planning it at every call. */
+	"SELECT * FROM account_statement($1, $2::date, $3::date, $4, $5::bigint, $6::int)",
 	6, 0};
 
 enum { S_CONTRACT, S_HOLDER, S_OPENING, S_CLOSING, S_ID, S_AT, S_LOCAL, S_KIND, S_AMOUNT, S_AFTER, S_NOTE, S_FEE_DAY,
