@@ -7,7 +7,7 @@
 -- parameters, 4 connections:
 --   * A prepared statement picks a custom or a generic plan per connection from its first five
 --     parameter sets. This query's generic plan is costed over every partition, so a connection
---     could stay on custom plans: 1.1-2.5 ms of planning each call, 745-860/s instead of 2 300-3 300/s
+--     could stay on custom plans: 1.1-2.5 ms of planning each call, 659-860/s instead of 2 300-3 300/s
 --     on a generic plan. pgbench landed there in every run; psql's EXPLAIN, with other parameters, on
 --     generic. Connections on either kind explain the p99 that doubled with partitioning (7.4 ms).
 --   * The closing sat in the select list and ran once per line, each time over two partitions:
@@ -17,11 +17,12 @@
 --   * The opening of an empty period reads the months before it; its plan nodes were set up at every
 --     call though they rarely run.
 -- Here the statement is a PL/pgSQL function whose plans are generic by its SET clause (init-time
--- pruning keeps the period's months; nothing is planned per call), reading the ledger three times:
--- the bounds (one index-only scan of the period), the opening and closing rows (one scan) and the
+-- pruning keeps the period's months; nothing is planned per call), reading the ledger in three
+-- queries: the bounds (min and max, index-only), the opening and closing rows together, and the
 -- lines; the months before the period only when it is empty. ledger_archived_before() is PL/pgSQL, so
--- its query is planned once per session. Same SCALE=100 data, same pgbench: 4 545/s against 745/s as
--- pgbench landed and 2 300-3 300/s with the old query forced generic (tests/bench/RESULTS.md).
+-- its query is planned once per session. Same SCALE=100 data, same pgbench, alternated rounds: 3 793/s
+-- against 659/s with the plans the connections chose, 3 987/s against 3 120/s with every connection
+-- forced to generic plans (tests/bench/RESULTS.md).
 
 CREATE OR REPLACE FUNCTION ledger_archived_before() RETURNS timestamptz
 LANGUAGE plpgsql STABLE AS $$

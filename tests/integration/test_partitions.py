@@ -1,7 +1,8 @@
 """Monthly partitions (schema/021): the ledger, its fee guard, payment_events and staff_audit are
 partitioned by month; a credit, fee or charge stays single across months (the guard tables); the
 statement, the fee run's check and a payment's reads visit only the months they can be in (EXPLAIN of
-the very SQL the gateway runs, with custom and generic plans); `gatewayd partitions` lists, creates
+the very SQL the gateway runs, with custom and generic plans; for the statement, a function (022),
+the plans of the queries inside it); `gatewayd partitions` lists, creates
 ahead and detaches for archive, carrying the archived totals so balances and the invariants still
 add up; the janitor creates a missing month on its own."""
 import datetime
