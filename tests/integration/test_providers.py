@@ -4,6 +4,7 @@ and YooKassa v3 (Idempotence-Key, Basic auth, notifications re-read from the API
 timeouts and 5xx; TLS verification; the pending-payment janitor; refunds."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,7 @@ def teardown(c):
         c.rbs.stop()
         c.yk.stop()
         c.pg.destroy()
+        shutil.rmtree(c.dir, ignore_errors=True)      # the test CA's keys
 
 
 def key(c):
