@@ -127,12 +127,13 @@ class Postgres:
         self.psql("CREATE DATABASE %s" % name, db="postgres")
         return self.url.rsplit("/", 1)[0] + "/" + name
 
-    def psql(self, sql, db=None, url=None, superuser=False):
+    def psql(self, sql, db=None, url=None, superuser=False, notices=False):
+        """The result of sql, unaligned; with notices, what the server sent as NOTICEs instead."""
         base = self.super_url if superuser else self.url
         target = url or (base if db is None else base.rsplit("/", 1)[0] + "/" + db)
         out = subprocess.run([PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", target, "-c", sql],
                              check=True, capture_output=True, text=True)
-        return out.stdout.strip()
+        return out.stderr if notices else out.stdout.strip()
 
 
 class Gateway:

@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 
-from harness import PSQL, ROOT, Gateway, Postgres, Suite, gatewayd, wait_for
+from harness import ROOT, Gateway, Postgres, Suite, gatewayd, wait_for
 
 suite = Suite()
 test = suite.test
@@ -187,14 +187,13 @@ def explain(c, prepare, execute, generic):
 def nested_plans(c, call, times=1, role="gateway_service"):
     """The plans of every statement a function runs (auto_explain, sent to the client as NOTICEs), as
     the service role runs it, `times` calls in one session: EXPLAIN shows only the function's call."""
-    out = subprocess.run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", c.pg.super_url, "-c",
-                          "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
-                          " SET auto_explain.log_nested_statements = on; SET auto_explain.log_analyze = on;"
-                          " SET auto_explain.log_timing = off; SET auto_explain.log_level = notice;"
-                          " SET client_min_messages = notice; SET ROLE %s; %s" % (role, " ".join(["SELECT count(*) FROM %s;" % call] * times))],
-                         capture_output=True, text=True, check=True)
-    assert "Query Text" in out.stderr, out.stderr
-    return out.stderr
+    plans = c.pg.psql("LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
+                      " SET auto_explain.log_nested_statements = on; SET auto_explain.log_analyze = on;"
+                      " SET auto_explain.log_timing = off; SET auto_explain.log_level = notice;"
+                      " SET client_min_messages = notice; SET ROLE %s; %s"
+                      % (role, " ".join(["SELECT count(*) FROM %s;" % call] * times)), superuser=True, notices=True)
+    assert "Query Text" in plans, plans
+    return plans
 
 
 @test
@@ -205,28 +204,31 @@ def test_the_statement_reads_only_the_months_of_its_period(c):
         adjust_at(c, contract, 1000 + k, "%s 12:00:00+00" % (month(k) + datetime.timedelta(days=14)).isoformat())
     # the gateway calls the function (022), whose plans are generic: the plans of its statements
     assert c_statement("account_statement").startswith("SELECT * FROM account_statement(")
-    frm = month(-2) + datetime.timedelta(days=2)
-    to = month(-1) - datetime.timedelta(days=3)   # inside month -2: with the day of slack, -2 only
-    call = "account_statement('%s', '%s', '%s', '%s', 0, 100)" % (contract, frm, to, TZ)
-    plans = nested_plans(c, call, times=2)        # a session's first call, then its cached plans
+    # inside month -2 (with the day of slack, -2 only); an empty period late in month -1
+    full = (month(-2) + datetime.timedelta(days=2), month(-1) - datetime.timedelta(days=3))
+    empty = (month(-1) + datetime.timedelta(days=20), month(0) - datetime.timedelta(days=3))
+
+    def call(period):
+        return "account_statement('%s', '%s', '%s', '%s', 0, 100)" % (contract, period[0], period[1], TZ)
+
+    def statement(period):
+        st, h, d = c.gw.json("GET", "/v1/internal/accounts/%s/statement?from=%s&to=%s" % (contract, *period),
+                             headers=AUTH)
+        assert st == 200, d
+        return d
+
+    plans = nested_plans(c, call(full), times=2)  # a session's first call, then its cached plans
     assert plans.count("FROM ledger l") >= 4 and plans.count("FROM ledger x") == 2, plans   # both calls
     assert partitions_in(plans) == {part("ledger", -2)}, plans
     # an empty period reads back to the last row before it, and nothing after it
-    frm = month(-1) + datetime.timedelta(days=20)
-    to = month(0) - datetime.timedelta(days=3)
-    plans = nested_plans(c, "account_statement('%s', '%s', '%s', '%s', 0, 100)" % (contract, frm, to, TZ))
+    plans = nested_plans(c, call(empty))
     assert part("ledger", -1) in partitions_in(plans) and part("ledger", 0) not in partitions_in(plans), plans
     # and it is still right: one line, the opening is the balance before it, in JSON as in the API
-    frm = month(-2) + datetime.timedelta(days=2)
-    to = month(-1) - datetime.timedelta(days=3)
-    st, h, d = c.gw.json("GET", "/v1/internal/accounts/%s/statement?from=%s&to=%s" % (contract, frm, to),
-                         headers=AUTH)
-    assert st == 200 and [l["amount"] for l in d["lines"]] == ["9.98"], d
+    d = statement(full)
+    assert [l["amount"] for l in d["lines"]] == ["9.98"], d
     assert (d["opening_balance"], d["closing_balance"]) == ("9.97", "19.95"), d
-    st, h, d = c.gw.json("GET", "/v1/internal/accounts/%s/statement?from=%s&to=%s"
-                         % (contract, month(-1) + datetime.timedelta(days=20), month(0) - datetime.timedelta(days=3)),
-                         headers=AUTH)
-    assert st == 200 and d["lines"] == [] and d["opening_balance"] == d["closing_balance"] == "29.94", d
+    d = statement(empty)
+    assert d["lines"] == [] and d["opening_balance"] == d["closing_balance"] == "29.94", d
 
 
 @test
