@@ -1,7 +1,8 @@
 /* partners.c — partner records and request authentication. A per-loop cache keeps looked-up
  * partners for PARTNER_CACHE_TTL seconds (so `gatewayd partner disable` takes effect within that
- * time) and remembers a successful password check by a SHA-256 of what was presented, so the
- * PBKDF2 work is done once per loop and credential, not once per request. That work runs off the
+ * time). A successful password check is remembered by a SHA-256 of what was presented, in the
+ * loop's entry and in a table shared by every loop, so the PBKDF2 work is done once per process and
+ * credential, not once per request. That work runs off the
  * event loop (offload.c), and a login that does not exist costs the same: its password is checked
  * against a dummy hash, its signature computed with a dummy key, and it gets the same 401. Failed
  * logins are counted per login and per address; past the limit they are refused without the work.
@@ -66,8 +67,8 @@ static bool signature_matches(const char *given, const char expected[65])
 
 /* Failed Basic logins, per login and per client address, shared by every loop: beyond them a login
  * is refused without computing a hash (the same 401), so a flood of wrong passwords costs almost
- * nothing; a partner whose right password was verified before is still let in (its verifier is
- * cached), so the flood cannot lock it out. */
+ * nothing; a partner whose right password was verified before, on any loop, is still let in (its
+ * verifier is in `verified` below), so the flood cannot lock it out. */
 static struct fail_limiter fails;
 static int fail_rate = 30;
 static pthread_once_t fail_once = PTHREAD_ONCE_INIT;
@@ -87,6 +88,57 @@ static void fail_init(void)
 		OPENSSL_cleanse(pw, sizeof pw);
 		crypto_hex(rnd, 16, dummy_secret);     /* never a partner's: an HMAC key nobody knows */
 	}
+}
+
+/* Verified credentials, shared by every loop: a login and the SHA-256 of (login, password, hash)
+ * that passed PBKDF2. A loop whose own entry has no verifier looks here before hashing, so a partner
+ * verified on one loop is neither hashed again nor refused on another while its login is throttled.
+ * The hash is in the digest: a rotated password's verifier matches nothing. Bounded: a newcomer
+ * takes the least recently used slot. */
+#define VERIFIED_SLOTS 256
+
+static struct verified {
+	char login[PARTNER_LOGIN_MAX + 1];
+	unsigned char digest[32];
+	uint64_t used;            /* 0: empty; else the tick of its last match or store */
+} verified[VERIFIED_SLOTS];
+static uint64_t verified_tick;
+static pthread_mutex_t verified_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void verified_put(const char *login, const unsigned char digest[32])
+{
+	pthread_mutex_lock(&verified_mu);
+	struct verified *slot = &verified[0];
+	for (int i = 0; i < VERIFIED_SLOTS; i++) {
+		struct verified *v = &verified[i];
+		if (v->used && strcmp(v->login, login) == 0) {
+			slot = v;
+			break;
+		}
+		if (v->used < slot->used)
+			slot = v;
+	}
+	snprintf(slot->login, sizeof slot->login, "%s", login);
+	memcpy(slot->digest, digest, sizeof slot->digest);
+	slot->used = ++verified_tick;
+	pthread_mutex_unlock(&verified_mu);
+}
+
+static bool verified_has(const char *login, const unsigned char digest[32])
+{
+	bool ok = false;
+	pthread_mutex_lock(&verified_mu);
+	for (int i = 0; i < VERIFIED_SLOTS; i++) {
+		struct verified *v = &verified[i];
+		if (v->used && strcmp(v->login, login) == 0) {
+			ok = CRYPTO_memcmp(v->digest, digest, sizeof v->digest) == 0;
+			if (ok)
+				v->used = ++verified_tick;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&verified_mu);
+	return ok;
 }
 
 /* ---- the per-loop cache and authentication --------------------------------------------------- */
@@ -164,7 +216,7 @@ static struct cache_entry *cache_find(struct partner_cache *pc, const char *logi
 	return NULL;
 }
 
-/* The slot for login: its old entry (kept for the remembered credential) or the oldest slot. */
+/* The slot for login: its old entry (one entry per login) or the oldest slot. */
 static struct cache_entry *cache_slot(struct partner_cache *pc, const char *login)
 {
 	struct cache_entry *oldest = &pc->e[0];
@@ -261,6 +313,7 @@ static void check_done(void *arg)
 		fail_limiter_count(&fails, c->login, c->peer);
 		st = PA_CREDENTIALS;
 	} else {
+		verified_put(c->login, c->digest);
 		struct cache_entry *e = cache_find(c->pc, c->login);
 		if (e && e->found && e->password_hash && strcmp(e->password_hash, c->hash) == 0) {
 			memcpy(e->ok_digest, c->digest, sizeof c->digest);
@@ -332,7 +385,10 @@ static void answer(struct cache_entry *e, const struct partner_credentials *cr, 
 	const char *hash = e->found && e->password_hash && *e->password_hash ? e->password_hash : dummy_hash;
 	unsigned char d[32];
 	credential_digest(cr->login, cr->password, hash, d);
-	if (e->found && hash != dummy_hash && e->ok_valid && CRYPTO_memcmp(d, e->ok_digest, sizeof d) == 0) {
+	if (e->found && hash != dummy_hash &&
+	    ((e->ok_valid && CRYPTO_memcmp(d, e->ok_digest, sizeof d) == 0) || verified_has(cr->login, d))) {
+		memcpy(e->ok_digest, d, sizeof d);
+		e->ok_valid = true;
 		done(after_credentials(&e->p, cr->peer, cr->protocol), p, arg);
 		return;
 	}
@@ -358,19 +414,11 @@ static void on_partner(const struct db_result *r, void *arg)
 		return;
 	}
 	struct cache_entry *e = cache_slot(lk->pc, cr->login);
-	bool keep = e->used && strcmp(e->login, cr->login) == 0 && e->ok_valid;
-	unsigned char okd[32];
-	if (keep)
-		memcpy(okd, e->ok_digest, sizeof okd);
-	entry_clear(e);
+	entry_clear(e);           /* a refreshed entry learns its verifier again from `verified` */
 	e->pc = lk->pc;
 	e->used = true;
 	snprintf(e->login, sizeof e->login, "%s", cr->login);
 	e->fetched = mono_now();
-	if (keep) {
-		memcpy(e->ok_digest, okd, sizeof okd);
-		e->ok_valid = true;
-	}
 	if (PQntuples(r->res) == 1) {
 		const PGresult *res = r->res;
 		long long v;

@@ -220,14 +220,16 @@ def test_a_wrong_password_flood_does_not_slow_other_requests(c):
 def test_a_partner_verified_before_a_flood_is_not_locked_out_by_it(c):
     port = c.gw2.port
     login = add_partner(c, "abuse-victim", "osmp")
-    # the partner's terminals (127.0.0.5) are verified on each loop: the gateway keeps a cheap verifier
-    for _ in range(8):
-        st, b = osmp(port, login["login"], login["password"], source="127.0.0.5")
-        assert st == 200, (st, b)
+    # the partner's terminal (127.0.0.5) is verified once, on whichever of the gateway's two loops
+    # took the connection: the cheap verifier it leaves is shared by every loop
+    st, b = osmp(port, login["login"], login["password"], source="127.0.0.5")
+    assert st == 200, (st, b)
     for i in range(80):                               # an attacker far past the 30 failures a minute
         st, b = osmp(port, login["login"], "wrong-%d" % i, source="127.0.0.6")
         assert st == 401
-    for _ in range(6):
+    # each request is a new connection, and both loops accept from the one listening socket, so the
+    # other loop takes some of them (with a verifier per loop only, this failed 4 runs in 4)
+    for _ in range(12):
         st, b = osmp(port, login["login"], login["password"], source="127.0.0.5")
         assert st == 200 and b"<result>0</result>" in b, (st, b)
 
