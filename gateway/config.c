@@ -91,13 +91,14 @@ const struct config_var config_vars[] = {
 	{"GATEWAY_PARTNER_TZ", "Europe/Moscow", false, "time zone of partner registry days and of terminals' local times (`txn_date`, `PAY_DATE`); also the days of the daily fee"},
 	{"GATEWAY_EVENTS", "on", false, "`on`: every payment, refund, fee, charge, adjustment, account status and receipt change writes an event (the feed `GET /v1/internal/events`, the webhooks); `off`: none"},
 	{"GATEWAY_EVENTS_KEEP_DAYS", "7", false, "days events stay readable in the feed (1–3650; at least the webhooks' give-up time)"},
-	{"GATEWAY_WEBHOOK_URLS", "", false, "webhook endpoints (http:// or https://, comma separated, up to 16; no credentials in them: they are stored and shown); every event is POSTed to each, in order"},
+	{"GATEWAY_WEBHOOK_URLS", "", false, "webhook endpoints (http:// or https://, comma separated, up to 16; no credentials in them: they are stored and shown); every event is POSTed to each, in order (those waiting together: GATEWAY_WEBHOOK_BATCH)"},
 	{"GATEWAY_WEBHOOK_SECRET", "", true, "signs the webhooks (`X-Signature: t=…,v1=HMAC-SHA256(secret, \"t.body\")`); at least 16 characters; required with GATEWAY_WEBHOOK_URLS"},
 	{"GATEWAY_WEBHOOK_SECRETS", "", true, "per-endpoint secrets, comma separated in the order of GATEWAY_WEBHOOK_URLS; an empty entry takes GATEWAY_WEBHOOK_SECRET"},
 	{"GATEWAY_WEBHOOK_WORKERS", "1", false, "webhook delivery threads of this gateway (0–8; 0: this gateway delivers none); one endpoint is served by one thread of one gateway at a time"},
 	{"GATEWAY_WEBHOOK_TIMEOUT_MS", "10000", false, "one delivery, from connect to the whole answer (100–120000); later counts as failed and is repeated"},
 	{"GATEWAY_WEBHOOK_GIVE_UP_AFTER", "259200", false, "seconds (from the event) a failing delivery is retried before the event is given up and listed in the failures (1–2592000; 3 days)"},
 	{"GATEWAY_WEBHOOK_RETRY_MAX_MS", "600000", false, "longest pause between two attempts (1000–86400000); the pause doubles from 1 s, jittered"},
+	{"GATEWAY_WEBHOOK_BATCH", "100", false, "at most this many events in one POST (1–100): the events waiting for an endpoint go together, `{\"events\": […]}`; 1 sends each alone (still in that shape)"},
 	{"GATEWAY_SUSPEND_BELOW", "0", false, "kopecks: the charge run (`gatewayd charge`) suspends an active account whose balance falls below this, and a top-up back to it returns the account; empty: never suspend"},
 };
 const size_t config_nvars = sizeof config_vars / sizeof config_vars[0];

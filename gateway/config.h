@@ -8,6 +8,7 @@
 
 #define CONFIG_ERRSZ 256
 #define WEBHOOK_MAX 16           /* endpoints in GATEWAY_WEBHOOK_URLS */
+#define WEBHOOK_BATCH_MAX 100    /* events in one webhook POST: a page of the feed (webhooks.c) */
 
 struct proxy_nets;
 
@@ -101,6 +102,7 @@ struct config {
 	int webhook_timeout_ms;   /* GATEWAY_WEBHOOK_TIMEOUT_MS: one delivery, connect to the whole answer */
 	long webhook_give_up_s;   /* GATEWAY_WEBHOOK_GIVE_UP_AFTER: seconds an event is retried before it is given up */
 	int webhook_retry_max_ms; /* GATEWAY_WEBHOOK_RETRY_MAX_MS: longest pause between attempts */
+	int webhook_batch;        /* GATEWAY_WEBHOOK_BATCH: at most this many events in one POST */
 };
 
 /* One row of the configuration reference: every variable the service reads. */

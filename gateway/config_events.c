@@ -75,6 +75,9 @@ int config_load_events(struct config *c, char err[CONFIG_ERRSZ])
 	if (config_int_var("GATEWAY_WEBHOOK_RETRY_MAX_MS", 1000, 86400000, 600000, &v, err) != 0)
 		return -1;
 	c->webhook_retry_max_ms = (int)v;
+	if (config_int_var("GATEWAY_WEBHOOK_BATCH", 1, WEBHOOK_BATCH_MAX, 100, &v, err) != 0)
+		return -1;
+	c->webhook_batch = (int)v;
 
 	char *urls = config_getvar("GATEWAY_WEBHOOK_URLS", false, NULL, err, &bad);
 	char *secret = bad ? NULL : config_getvar("GATEWAY_WEBHOOK_SECRET", true, NULL, err, &bad);

@@ -119,7 +119,7 @@ static const struct {
 	[M_FISCAL_OVERDUE] = {"gateway_fiscal_documents_overdue", "gauge",
 			      "fiscal documents still waiting for their result after 32 days (lost at the cashbox: an alarm)", NULL},
 #define HOOK(id, result) [id] = {"gateway_webhook_deliveries_total", "counter", \
-	"webhook delivery attempts by result (http_error: an answer other than 2xx; timeout: no whole answer in " \
+	"webhook delivery attempts (POSTs, each of up to GATEWAY_WEBHOOK_BATCH events) by result (http_error: an answer other than 2xx; timeout: no whole answer in " \
 	"GATEWAY_WEBHOOK_TIMEOUT_MS; network: no connection; gave_up: an event failing past GATEWAY_WEBHOOK_GIVE_UP_AFTER)", \
 	"result=\"" result "\""}
 	HOOK(M_WEBHOOK_OK, "ok"),
@@ -128,6 +128,8 @@ static const struct {
 	HOOK(M_WEBHOOK_NETWORK, "network"),
 	HOOK(M_WEBHOOK_GAVE_UP, "gave_up"),
 #undef HOOK
+	[M_WEBHOOK_EVENTS] = {"gateway_webhook_events_delivered_total", "counter",
+			      "events taken by a webhook endpoint (answered 2xx), repeats after a crash included", NULL},
 	[M_WEBHOOK_LAG] = {"gateway_webhook_lag_seconds", "gauge",
 			   "age of the oldest event not yet delivered to some endpoint of this gateway (0: all delivered)", NULL},
 	[M_WEBHOOK_FAILING] = {"gateway_webhook_endpoints_failing", "gauge",

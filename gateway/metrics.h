@@ -79,13 +79,14 @@ enum metric_id {
 	M_FISCAL_DOCS_FAIL,
 	M_FISCAL_OLDEST_UNFINISHED,
 	M_FISCAL_OVERDUE,
-	/* webhook deliveries by result (labelled), the lag of the slowest endpoint (the age of its oldest
+	/* webhook deliveries (POSTs) by result (labelled), the events they delivered, the lag of the slowest endpoint (the age of its oldest
 	 * undelivered event), events given up and waiting in the feed */
 	M_WEBHOOK_OK,
 	M_WEBHOOK_HTTP_ERROR,
 	M_WEBHOOK_TIMEOUT,
 	M_WEBHOOK_NETWORK,
 	M_WEBHOOK_GAVE_UP,
+	M_WEBHOOK_EVENTS,
 	M_WEBHOOK_LAG,
 	M_WEBHOOK_FAILING,
 	M_EVENTS_PRUNED,

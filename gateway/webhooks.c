@@ -1,14 +1,16 @@
 /* webhooks.c — the events feed pushed to the operator's endpoints (GATEWAY_WEBHOOK_URLS): the webhook
  * kind of the outbox (outbox.c). The item is an endpoint, not an event: a round claims one endpoint
  * with a lease (webhook_claim, schema/013_events.sql), reads the feed after its cursor (events_page)
- * and POSTs the events one by one, in the feed's order, signed Stripe's way:
+ * and POSTs the events in the feed's order, those waiting at once together (up to
+ * GATEWAY_WEBHOOK_BATCH, as the feed's {"events": [...]}), signed Stripe's way:
  *
  *     X-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
  *
- * A 2xx moves the cursor (recorded every FLUSH_EVERY events, before the lease could run out, and at
- * the end). Anything else stops the endpoint: the cursor stays before the failing event, which is
- * tried again after a doubling, jittered pause, for up to GATEWAY_WEBHOOK_GIVE_UP_AFTER from the
- * event's creation; then it is given up (webhook_failures) and the next one goes. One gateway thread
+ * A 2xx takes every event of the POST and moves the cursor (recorded every FLUSH_EVERY events, before
+ * the lease could run out, and at the end). Anything else stops the endpoint: the cursor stays before
+ * the POST's first event, which is tried again alone (so one event a receiver refuses holds up no
+ * other) after a doubling, jittered pause, for up to GATEWAY_WEBHOOK_GIVE_UP_AFTER from the event's
+ * creation; then it is given up (webhook_failures) and the next one goes. One gateway thread
  * holds an endpoint at a time and never starts a POST its lease might not cover, so no event is sent
  * twice at the same time; a crash repeats at most the events since the last record (at least once:
  * consumers deduplicate by event id). Thread 0 also refreshes the lag gauges and drops events older
@@ -97,15 +99,38 @@ static void on_answer(const struct hc_response *r, void *arg)
 	a->done = true;
 }
 
-/* Signs and POSTs one event's body; answers before it returns. */
-static void post(struct worker *k, const struct endpoint *ep, const char *body, const char *event_id,
-		 struct answer *a)
+/* The body of a POST: {"events":[...]} of the page's rows from..to-1 (their bodies, as the feed's). */
+static char *batch_body(const PGresult *r, int from, int to, size_t *len)
+{
+	static const char head[] = "{\"events\":[", tail[] = "]}";
+	size_t n = sizeof head - 1 + sizeof tail;
+	for (int i = from; i < to; i++)
+		n += (size_t)PQgetlength(r, i, 2) + 1;
+	char *b = malloc(n), *o = b;
+	if (!b)
+		return NULL;
+	memcpy(o, head, sizeof head - 1);
+	o += sizeof head - 1;
+	for (int i = from; i < to; i++) {
+		if (i > from)
+			*o++ = ',';
+		size_t l = (size_t)PQgetlength(r, i, 2);
+		memcpy(o, PQgetvalue(r, i, 2), l);
+		o += l;
+	}
+	memcpy(o, tail, sizeof tail);
+	*len = (size_t)(o - b) + sizeof tail - 1;
+	return b;
+}
+
+/* Signs and POSTs a body (NULL: out of memory, a failed attempt); answers before it returns. */
+static void post(struct worker *k, const struct endpoint *ep, const char *body, size_t bl, struct answer *a)
 {
 	const char *secret = k->cfg->webhook_secret[ep->idx];
 	char t[24], mac[65], sig[120];
 	snprintf(t, sizeof t, "%lld", (long long)time(NULL));
-	size_t tl = strlen(t), bl = strlen(body);
-	char *signed_ = malloc(tl + 1 + bl + 1);
+	size_t tl = strlen(t);
+	char *signed_ = body ? malloc(tl + 1 + bl + 1) : NULL;
 	memset(a, 0, sizeof *a);
 	if (!signed_) {
 		a->done = true;
@@ -115,7 +140,7 @@ static void post(struct worker *k, const struct endpoint *ep, const char *body, 
 	}
 	memcpy(signed_, t, tl);
 	signed_[tl] = '.';
-	memcpy(signed_ + tl + 1, body, bl + 1);
+	memcpy(signed_ + tl + 1, body, bl);
 	int rc = crypto_hmac_sha256_hex(secret, strlen(secret), signed_, tl + 1 + bl, mac);
 	free(signed_);
 	if (rc != 0) {
@@ -125,8 +150,8 @@ static void post(struct worker *k, const struct endpoint *ep, const char *body, 
 		return;
 	}
 	snprintf(sig, sizeof sig, "t=%s,v1=%s", t, mac);
-	const char *h[] = {"Content-Type", "application/json", "X-Signature", sig, "X-Event-Id", event_id,
-			   "User-Agent", "gatewayd-webhooks", NULL};
+	const char *h[] = {"Content-Type", "application/json", "X-Signature", sig, "User-Agent", "gatewayd-webhooks",
+			   NULL};
 	struct hc_request rq = {"POST", k->cfg->webhook_url[ep->idx], h, body, bl, k->cfg->webhook_timeout_ms};
 	http_client_request(k->http, &rq, on_answer, a);
 	while (!a->done)
@@ -165,9 +190,10 @@ static enum metric_id failure_metric(const struct answer *a)
 	return a->error == HC_OK ? M_WEBHOOK_HTTP_ERROR : a->error == HC_TIMEOUT ? M_WEBHOOK_TIMEOUT : M_WEBHOOK_NETWORK;
 }
 
-/* A failed delivery: recorded with the pause before the next attempt (or given up). */
+/* A failed delivery: recorded with the pause before the next attempt, or given up if it was the event
+ * alone (a POST of several is never a reason to give up its first event: it goes alone next). */
 static void failed(struct outbox_worker *w, struct worker *k, struct endpoint *ep, long long ev_tick,
-		   const char *ev_id, int attempts, const struct answer *a)
+		   const char *ev_id, int attempts, bool alone, const struct answer *a)
 {
 	uint32_t rnd = 0;
 	RAND_bytes((unsigned char *)&rnd, sizeof rnd);
@@ -185,7 +211,8 @@ static void failed(struct outbox_worker *w, struct worker *k, struct endpoint *e
 		snprintf(err, sizeof err, "%s: %s", hc_strerror(a->error), a->message);
 	snprintf(ms, sizeof ms, "%lld", delay);
 	snprintf(give, sizeof give, "%lld", (long long)k->cfg->webhook_give_up_s * 1000);
-	const char *p[11] = {id, ep->token, tick, thr, n, etick, ev_id, a->error == HC_OK ? status : NULL, err, ms, give};
+	const char *p[11] = {id, ep->token, tick, thr, n, etick, ev_id, a->error == HC_OK ? status : NULL, err, ms,
+			     alone ? give : NULL};
 	PGresult *r = NULL;
 	int rc = -1;
 	for (int tries = 0; tries < 3 && rc < 0; tries++) {
@@ -243,7 +270,7 @@ static void serve_endpoint(struct outbox_worker *w, struct worker *k, struct end
 			return;             /* the claim expires; the round after the reconnect takes it again */
 		}
 		int n = PQntuples(r), sent = 0;
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n;) {
 			long long at = 0, id = 0;
 			db_int64(r, i, 0, &at);
 			db_int64(r, i, 1, &id);
@@ -263,21 +290,31 @@ static void serve_endpoint(struct outbox_worker *w, struct worker *k, struct end
 				PQclear(r);
 				return;
 			}
+			/* the events waiting, up to a batch; a failing one is tried alone */
+			bool retry = id == failing_id && sent == 0;
+			int to = i + 1;
+			while (!retry && to < n && to - i < k->cfg->webhook_batch && !PQgetisnull(r, to, 2))
+				to++;
+			size_t bl = 0;
+			char *body = batch_body(r, i, to, &bl);
 			struct answer a;
-			post(k, ep, PQgetvalue(r, i, 2), PQgetvalue(r, i, 1), &a);
+			post(k, ep, body, bl, &a);
+			free(body);
 			if (a.error == HC_OK && a.status >= 200 && a.status < 300) {
 				metrics_add(M_WEBHOOK_OK, 1);
-				ep->tick = at;
-				ep->through = id;
-				ep->unflushed++;
-				sent++;
+				metrics_add(M_WEBHOOK_EVENTS, to - i);
+				db_int64(r, to - 1, 0, &ep->tick);
+				db_int64(r, to - 1, 1, &ep->through);
+				ep->unflushed += to - i;
+				sent += to - i;
+				i = to;
 				if (ep->unflushed >= FLUSH_EVERY && !record(w, k, ep, -1)) {
 					PQclear(r);
 					return;
 				}
 				continue;
 			}
-			failed(w, k, ep, at, PQgetvalue(r, i, 1), id == failing_id && sent == 0 ? attempts : 0, &a);
+			failed(w, k, ep, at, PQgetvalue(r, i, 1), retry ? attempts : 0, to == i + 1, &a);
 			PQclear(r);
 			return;
 		}

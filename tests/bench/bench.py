@@ -17,7 +17,7 @@ identical SQL, same connection count):
   (g) receipt mails/s from the outbox to a local SMTP sink (not a target, a figure)
   (h) partner bookings with fiscal documents vs fiscalisation off; (i)/(j) the daily fee run
   (k) partner bookings with events and one webhook endpoint delivering meanwhile vs GATEWAY_EVENTS=off,
-      and (l) webhook deliveries/s draining the backlog to a local HTTP endpoint
+      and (l) webhook events delivered/s draining the backlog to a local HTTP endpoint
 Every comparison runs the gateway and its baseline in turns, BENCH_ROUNDS times: on a shared machine a
 neighbour's burst then hurts one round of each side, not one side of the comparison; the table shows
 medians (ratios: the median of the per-round ratios).
@@ -294,9 +294,10 @@ def main():
         if os.environ.get("BENCH_ONLY") == "events":
             on, off, ratio_, hooks = events_bench(pg, reqs)
             print("(k) events on + webhook %.0f/s (rounds %s), off %.0f/s (rounds %s), ratio %.2f (per round %s; "
-                  "undelivered at the on rounds' ends, oldest: %s s); (l) %.0f deliveries/s (%d in %.1f s, drained %s)"
-                  % (on["rps"], on["rounds"], off, on["base_rounds"], ratio_, ["%.2f" % x for x in on["ratios"]],
-                     on["lags"], hooks["rate"], hooks["delivered"], hooks["seconds"], hooks["drained"]))
+                  "undelivered at the on rounds' ends, oldest: %s s); (l) %.0f events/s (%d in %d POSTs in %.1f s, "
+                  "drained %s)" % (on["rps"], on["rounds"], off, on["base_rounds"], ratio_,
+                                   ["%.2f" % x for x in on["ratios"]], on["lags"], hooks["rate"], hooks["delivered"],
+                                   hooks["posts"], hooks["seconds"], hooks["drained"]))
             return
 
         def measure(tag, accounts):
@@ -549,7 +550,7 @@ def events_bench(pg, reqs):
     order on, off, off, on, on, off, ...: each pair is one ratio, and a drift of the machine or of the
     growing tables over the run weighs on both sides alike instead of always on the later one. (l) Then
     a backlog made with nobody delivering (pgbench booking with events on for a round, no gateway
-    running), drained by a gateway with no other load: deliveries/s, one endpoint, one worker."""
+    running), drained by a gateway with no other load: events delivered/s, one endpoint, one worker."""
     rc, out, err = gatewayd(["partner", "add", "benchevents", "--protocol", "json", "--max", "15000.00"], pg.url)
     assert rc == 0, err
     secret = re.search(r"hmac_secret:\s+(\S+)", out).group(1)
@@ -562,10 +563,11 @@ def events_bench(pg, reqs):
     hooks["GATEWAY_ADMIN_TOKEN"] = admin
     seconds = max(ROUND_SECONDS, EVENTS_ROUND_SECONDS)
 
-    def delivered(g):
+    def delivered(g):          # events taken, and the POSTs that carried them
         st, h, body = g.request("GET", "/metrics")
-        m = re.search(r'^gateway_webhook_deliveries_total\{result="ok"\} (\S+)$', body.decode(), re.M)
-        return int(float(m.group(1))) if m else 0
+        ev = re.search(r'^gateway_webhook_events_delivered_total (\S+)$', body.decode(), re.M)
+        posts = re.search(r'^gateway_webhook_deliveries_total\{result="ok"\} (\S+)$', body.decode(), re.M)
+        return tuple(int(float(m.group(1))) if m else 0 for m in (ev, posts))
 
     def endpoint(g):
         st, h, d = g.json("GET", "/v1/internal/webhooks", headers={"Authorization": "Bearer " + admin})
@@ -600,11 +602,12 @@ def events_bench(pg, reqs):
             backlog_start = endpoint(g)["lag_seconds"]
             while time.time() - t0 < max(60, seconds * 6) and endpoint(g)["lag_seconds"] > 0:
                 time.sleep(0.2)
-            seconds_, n = time.time() - t0, delivered(g) - n0
+            seconds_, (n1, p1) = time.time() - t0, delivered(g)
+            n, posts = n1 - n0[0], p1 - n0[1]
             ep = endpoint(g)
         finally:
             g.stop()
-        hooks_ = {"delivered": n, "seconds": seconds_, "rate": n / seconds_ if seconds_ else 0.0,
+        hooks_ = {"delivered": n, "posts": posts, "seconds": seconds_, "rate": n / seconds_ if seconds_ else 0.0,
                   "drained": ep["lag_seconds"] == 0, "backlog_age": backlog_start, "total": ep["delivered"],
                   "errors": ep["given_up"]}
         return compared(on, off, events=events, seconds=seconds, lags=[x["lag"] for x in on]) + (hooks_,)
@@ -760,9 +763,10 @@ def report(r):
                                 "/".join(str(x) for x in r["events_on"]["lags"])),
         "%.0f" % r["events_on"]["rps"], "%.0f" % r["events_off"], "%.2f" % er, ">= 0.90", er >= 0.9)
     w = r["webhooks"]
-    row("(l) webhook deliveries/s, one endpoint (a local evhttp server), one worker, draining a backlog booked "
-        "with nobody delivering (%d delivered in %.1f s, the oldest waiting %d s at the start; %s)"
-        % (w["delivered"], w["seconds"], w["backlog_age"], "all delivered" if w["drained"] else "still draining"),
+    row("(l) webhook events delivered/s, one endpoint (a local evhttp server), one worker, draining a backlog "
+        "booked with nobody delivering (%d events in %d POSTs in %.1f s, the oldest waiting %d s at the start; %s)"
+        % (w["delivered"], w["posts"], w["seconds"], w["backlog_age"],
+           "all delivered" if w["drained"] else "still draining"),
         "%.0f" % w["rate"], "", "", "(figure)", w["delivered"] > 0)
     fr_ = r["fee_run"]
     row("(i) the daily fee run (`gatewayd charge`) over %d accounts, seconds (gateway: --jobs 1, the default; "

@@ -2,11 +2,12 @@
 """The reference consumer of the gateway's events: what the operator's billing (or the personal
 cabinet) does with them, in a page of Python.
 
-It takes events two ways — as webhooks (an HTTP server: POST / with X-Signature) or from the feed
-(GET /v1/internal/events?after=<cursor>) — and applies each to a toy billing table, idempotently by
-the event's id: the event id and the balance change are written in one transaction, so a repeat (the
-gateway delivers at least once) changes nothing. A webhook whose signature does not verify (a
-tampered body, another secret, a stale timestamp) is refused with 400 and applied nowhere.
+It takes events two ways — as webhooks (an HTTP server: POST / with X-Signature, the body
+{"events": [...]} like a page of the feed) or from the feed (GET /v1/internal/events?after=<cursor>)
+— and applies each, in order, to a toy billing table, idempotently by the event's id: the event id
+and the balance change are written in one transaction, so a repeat (the gateway delivers at least
+once) changes nothing. A webhook whose signature does not verify (a tampered body, another secret, a
+stale timestamp) is refused with 400 and applied nowhere.
 
     X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>
 
@@ -107,9 +108,9 @@ class Billing:
 class Receiver:
     """The webhook endpoint. mode: "ok" answers 204; "fail" answers 500; "slow" waits `delay` seconds
     and answers 204; "late" waits `delay` seconds (past the gateway's timeout) and answers 200. Every
-    delivery is kept in `seen` (event id, whether it was applied now, X-Event-Id), in arrival order,
-    the first body of each event in `events`, and every request's (arrived, answered) monotonic
-    times in `spans`."""
+    event delivered is kept in `seen` (event id, whether it was applied now, how many events its
+    request carried), in arrival order, the first body of each event in `events`, the first few
+    request bodies in `bodies`, and every request's (arrived, answered) monotonic times in `spans`."""
 
     def __init__(self, secret, billing=None, host="127.0.0.1", port=0):
         self.secret = secret
@@ -119,6 +120,7 @@ class Receiver:
         self.seen = []
         self.spans = []
         self.events = {}
+        self.bodies = []
         self.refused = 0
         self.host = host
         self.port = port
@@ -164,11 +166,19 @@ class Receiver:
                     with me.lock:
                         me.refused += 1
                     return self.answer(400, b'{"error":"bad signature"}')
-                event = json.loads(body)
-                applied = me.billing.apply(event)
+                doc = json.loads(body)
+                events = doc["events"]
+                for event in events:              # in order; a repeat of an applied one changes nothing
+                    try:
+                        applied = me.billing.apply(event)
+                    except Exception as e:        # not taken: this event and those after it come again
+                        return self.answer(500, json.dumps({"error": str(e), "event": event["id"]}).encode())
+                    with me.lock:
+                        me.seen.append((event["id"], applied, len(events)))
+                        me.events.setdefault(event["id"], event)
                 with me.lock:
-                    me.seen.append((event["id"], applied, self.headers.get("X-Event-Id")))
-                    me.events.setdefault(event["id"], event)
+                    if len(me.bodies) < 50:
+                        me.bodies.append(doc)
                 self.answer(200 if mode == "late" else 204, b"")
 
             def answer(self, status, body):

@@ -1,9 +1,9 @@
 """Events for the billing system and the personal cabinet: one event per change of money or status,
 written in the transaction of the change; the ordered feed (never skips an event committed late —
 proved with transactions that commit out of order on purpose); signed webhooks delivered in order,
-at least once, through a receiver that is down, answers 500, is slow or answers too late, across a
-kill -9 of the gateway and with two gateways sharing one endpoint; given-up deliveries listed and
-replayed; signatures checked by an independent implementation (Python's hmac, in the reference
+at least once, the events waiting together in one POST, through a receiver that is down, answers
+500, is slow or answers too late, across a kill -9 of the gateway and with two gateways sharing one
+endpoint; given-up deliveries listed and replayed, an event the receiver refuses given up alone; signatures checked by an independent implementation (Python's hmac, in the reference
 consumer), which refuses a tampered body."""
 import hashlib
 import hmac
@@ -379,8 +379,8 @@ def test_webhooks_arrive_in_order_through_a_receiver_down_failing_slow_and_late(
     feed, _ = feed_all(g1, limit=1000, want=len(total))
     assert order == [e["id"] for e in feed], "not in the feed's order"
     assert sorted(order) == total
-    for e in recv.events.values():
-        record_webhook("event", e)                         # the contract test checks them against the spec
+    for b in recv.bodies:
+        record_webhook("events", b)                        # the contract test checks them against the spec
     # the consumer's balances are the gateway's (accounts started at 0)
     mine = recv.billing.balances()
     theirs = gateway_balances(c, url)
@@ -400,9 +400,15 @@ def test_webhooks_arrive_in_order_through_a_receiver_down_failing_slow_and_late(
     # what the gateways say about it
     res = {r: sum(metric(g, "gateway_webhook_deliveries_total", '{result="%s"}' % r) or 0 for g in (g1, g2))
            for r in ("ok", "http_error", "timeout", "network")}
-    assert res["ok"] >= len(total) and res["http_error"] > 0 and res["timeout"] > 0 and res["network"] > 0, res
+    taken = sum(metric(g, "gateway_webhook_events_delivered_total") or 0 for g in (g1, g2))
+    assert res["ok"] > 0 and res["http_error"] > 0 and res["timeout"] > 0 and res["network"] > 0, res
+    assert taken >= len(total), (taken, len(total))
+    # the events waiting at once went together (a backlog built while the receiver was away)
+    per_request = [n for _, _, n in recv.seen]
+    assert max(per_request) > 1 and res["ok"] < taken, (max(per_request), res, taken)
     print("# %d events delivered in order by two gateways through down/500/slow/late phases; attempts %s;"
-          " %d requests, never two in flight" % (len(total), {k: int(v) for k, v in res.items()}, len(recv.spans)))
+          " %d requests, never two in flight; up to %d events in one" % (
+              len(total), {k: int(v) for k, v in res.items()}, len(recv.spans), max(per_request)))
     st, h, d = g1.json("GET", "/v1/internal/webhooks", headers=AUTH)
     assert st == 200 and len(d["endpoints"]) == 1, d
     ep = d["endpoints"][0]
@@ -418,8 +424,9 @@ def test_webhooks_arrive_in_order_through_a_receiver_down_failing_slow_and_late(
 def test_a_gateway_killed_with_sigkill_during_delivery_loses_nothing(c):
     url = fresh_db(c, "ev_kill")
     recv = rc.Receiver(SECRET).start()
+    # small batches to a slowish receiver, so a backlog stands and each kill lands mid-delivery
     recv.mode, recv.delay = "slow", 0.01
-    env = dict(GATEWAY_WEBHOOK_URLS=recv.url, GATEWAY_WEBHOOK_SECRET=SECRET)
+    env = dict(GATEWAY_WEBHOOK_URLS=recv.url, GATEWAY_WEBHOOK_SECRET=SECRET, GATEWAY_WEBHOOK_BATCH="5")
     g = gateway(c, url, **env)
     ks = [account(c, url) for _ in range(5)]
     load = Load(c, url, ks, pause=0.005)
@@ -488,7 +495,7 @@ def test_signatures_verify_with_pythons_hmac_and_a_tampered_body_is_refused(c):
     t, v1 = re.match(r"^t=(\d+),v1=([0-9a-f]{64})$", capture["header"]).groups()
     assert abs(int(t) - time.time()) < 600
     assert hmac.compare_digest(hmac.new(SECRET.encode(), t.encode() + b"." + capture["body"], hashlib.sha256).hexdigest(), v1)
-    ev = json.loads(capture["body"])
+    ev, = json.loads(capture["body"])["events"]
     assert ev["type"] == "payment.succeeded" and ev["data"]["amount_kopecks"] == 12345
 
     def post(body, header):
@@ -561,6 +568,40 @@ def test_a_failing_event_is_given_up_listed_and_replayed_from_its_cursor(c):
 
 
 @test
+def test_an_event_the_receiver_refuses_is_given_up_alone_and_the_rest_delivered_in_batches(c):
+    url = fresh_db(c, "ev_poison")
+    recv = rc.Receiver(SECRET).start()
+    k = account(c, url)
+    for i in range(12):
+        q(c, url, book_sql(c, k, 100 + i))
+    evs = db_events(c, url)
+    poison = evs[5]
+    orig = recv.billing.apply
+
+    def refuse(event):                                  # the receiver cannot take this one event
+        if event["id"] == poison:
+            raise ValueError("cannot apply")
+        return orig(event)
+    recv.billing.apply = refuse
+    g = gateway(c, url, GATEWAY_WEBHOOK_URLS=recv.url, GATEWAY_WEBHOOK_SECRET=SECRET, GATEWAY_WEBHOOK_BATCH="4",
+                GATEWAY_WEBHOOK_GIVE_UP_AFTER="2", GATEWAY_WEBHOOK_RETRY_MAX_MS="1000")
+    eid = endpoint_id(g, recv.url)
+
+    def failures():
+        st, h, d = g.json("GET", "/v1/internal/webhooks/failures?endpoint_id=%d" % eid, headers=AUTH)
+        assert st == 200, d
+        return d["failures"]
+    wait_for(lambda: set(evs) - {poison} <= {s[0] for s in recv.seen}, 60, "every other event delivered")
+    assert [f["event_id"] for f in failures()] == [poison], failures()
+    # batches of at most 4; after a refused one its first event goes alone: the poison is given up by
+    # itself, the events after it go on in batches, and those the receiver took before it come again
+    assert max(n for _, _, n in recv.seen) == 4, recv.seen
+    assert [s[0] for s in recv.seen if s[1]] == [e for e in evs if e != poison], recv.seen
+    assert recv.billing.balances()[k][0] == sum(100 + i for i in range(12)) - (100 + 5)
+    recv.stop()
+
+
+@test
 def test_events_off_writes_none_and_webhook_settings_are_checked_at_start(c):
     url = fresh_db(c, "ev_off")
     g = gateway(c, url, GATEWAY_EVENTS="off")
@@ -578,6 +619,7 @@ def test_events_off_writes_none_and_webhook_settings_are_checked_at_start(c):
                          "GATEWAY_WEBHOOK_SECRETS": "%s,%s" % (SECRET, SECRET)}, "2 secrets for 1"),
                        ({"GATEWAY_WEBHOOK_URLS": "http://x/a", "GATEWAY_WEBHOOK_SECRET": SECRET,
                          "GATEWAY_EVENTS": "off"}, "GATEWAY_EVENTS=on"),
+                       ({"GATEWAY_WEBHOOK_BATCH": "101"}, "GATEWAY_WEBHOOK_BATCH"),
                        ({"GATEWAY_EVENTS": "maybe"}, "on or off")):
         bad = Gateway(url, GATEWAY_ADMIN_TOKEN=ADMIN, **env)
         bad.start(wait=False)
