@@ -11,6 +11,8 @@
 #include "http_client.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +41,7 @@ struct hc_conn {
 	struct bufferevent *bev;      /* owned by evcon */
 	bool tls;
 	bool idle;                    /* in the idle list */
+	bool nodelay;                 /* TCP_NODELAY set on its socket */
 	char key[320];                /* scheme://host:port */
 };
 TAILQ_HEAD(hc_conn_list, hc_conn);
@@ -235,6 +238,8 @@ static struct hc_conn *conn_new(struct http_client *c, const char *key, bool tls
 		free(k);
 		return NULL;
 	}
+	/* a request leaves in one write (libevent's default is 16 KiB at a time) */
+	bufferevent_set_max_single_write(k->bev, 1 << 20);
 	evhttp_connection_set_retries(k->evcon, 0);
 	evhttp_connection_set_max_body_size(k->evcon, (ev_ssize_t)c->max_body);
 	evhttp_connection_set_max_headers_size(k->evcon, MAX_HEADERS_SIZE);
@@ -242,6 +247,20 @@ static struct hc_conn *conn_new(struct http_client *c, const char *key, bool tls
 	struct timeval tv = {timeout_ms / 1000 + 2, 0};
 	evhttp_connection_set_timeout_tv(k->evcon, &tv);
 	return k;
+}
+
+/* Requests go out at once, not held by Nagle's algorithm until the peer's (delayed) ACK of the data
+ * before. Webhook POSTs of 100 events (~50 kB) to a local server drained 2 009 events/s with neither
+ * this nor the one write per request (conn_new), 16 199/s with this alone, 17 661/s with the one write
+ * alone; both are kept, as on a real network an odd segment can still wait for a delayed ACK. The
+ * socket is made when the connection connects (after a name lookup, perhaps later than the first
+ * request): set by the first request that finds it. */
+static void conn_nodelay(struct hc_conn *k)
+{
+	evutil_socket_t fd = bufferevent_getfd(k->bev);
+	int one = 1;
+	if (!k->nodelay && fd >= 0)
+		k->nodelay = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
 }
 
 /* An idle, still connected connection for key, or NULL. Dead idle connections met on the way are freed. */
@@ -531,6 +550,8 @@ void http_client_request(struct http_client *c, const struct hc_request *rq, hc_
 		call->req = NULL;
 		snprintf(call->message, sizeof call->message, "cannot connect to %.100s:%d", host, port);
 		fail_early(call, HC_CONNECT);
+	} else {
+		conn_nodelay(k);
 	}
 	free(target);
 }
