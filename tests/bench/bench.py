@@ -559,6 +559,8 @@ def events_bench(pg, reqs):
     sink = subprocess.Popen([os.path.join(BUILD, "bench-hello"), str(hport)])
     hooks = dict(GATEWAY_EVENTS="on", GATEWAY_WEBHOOK_URLS="http://127.0.0.1:%d/events" % hport,
                  GATEWAY_WEBHOOK_SECRET="bench-webhook-secret-0123456789", GATEWAY_WEBHOOK_WORKERS="1")
+    if os.environ.get("BENCH_WEBHOOK_BATCH"):       # events per POST (the gateway's default: 100)
+        hooks["GATEWAY_WEBHOOK_BATCH"] = os.environ["BENCH_WEBHOOK_BATCH"]
     admin = "bench-admin-token-0123456789abcdef"
     hooks["GATEWAY_ADMIN_TOKEN"] = admin
     seconds = max(ROUND_SECONDS, EVENTS_ROUND_SECONDS)
