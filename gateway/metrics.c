@@ -119,7 +119,8 @@ static const struct {
 	[M_FISCAL_OVERDUE] = {"gateway_fiscal_documents_overdue", "gauge",
 			      "fiscal documents still waiting for their result after 32 days (lost at the cashbox: an alarm)", NULL},
 #define HOOK(id, result) [id] = {"gateway_webhook_deliveries_total", "counter", \
-	"webhook delivery attempts (POSTs, each of up to GATEWAY_WEBHOOK_BATCH events) by result (http_error: an answer other than 2xx; timeout: no whole answer in " \
+	"webhook delivery attempts (POSTs, each of up to GATEWAY_WEBHOOK_BATCH events) by result " \
+	"(http_error: an answer other than 2xx; timeout: no whole answer in " \
 	"GATEWAY_WEBHOOK_TIMEOUT_MS; network: no connection; gave_up: an event failing past GATEWAY_WEBHOOK_GIVE_UP_AFTER)", \
 	"result=\"" result "\""}
 	HOOK(M_WEBHOOK_OK, "ok"),

@@ -79,8 +79,9 @@ enum metric_id {
 	M_FISCAL_DOCS_FAIL,
 	M_FISCAL_OLDEST_UNFINISHED,
 	M_FISCAL_OVERDUE,
-	/* webhook deliveries (POSTs) by result (labelled), the events they delivered, the lag of the slowest endpoint (the age of its oldest
-	 * undelivered event), events given up and waiting in the feed */
+	/* webhook deliveries (POSTs) by result (labelled), the events they delivered, the lag of the
+	 * slowest endpoint (the age of its oldest undelivered event), events given up and waiting in the
+	 * feed */
 	M_WEBHOOK_OK,
 	M_WEBHOOK_HTTP_ERROR,
 	M_WEBHOOK_TIMEOUT,

@@ -2,10 +2,10 @@
  * partners for PARTNER_CACHE_TTL seconds (so `gatewayd partner disable` takes effect within that
  * time). A successful password check is remembered by a SHA-256 of what was presented, in the
  * loop's entry and in a table shared by every loop, so the PBKDF2 work is done once per process and
- * credential, not once per request. That work runs off the
- * event loop (offload.c), and a login that does not exist costs the same: its password is checked
- * against a dummy hash, its signature computed with a dummy key, and it gets the same 401. Failed
- * logins are counted per login and per address; past the limit they are refused without the work.
+ * credential, not once per request. That work runs off the event loop (offload.c), and a login that
+ * does not exist costs the same: its password is checked against a dummy hash, its signature computed
+ * with a dummy key, and it gets the same 401. Failed logins are counted per login and per address;
+ * past the limit they are refused without the work.
  * Credentials come first: a refusal for the source network is answered like a bad credential. */
 #include "partners.h"
 
