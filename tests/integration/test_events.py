@@ -3,8 +3,9 @@ written in the transaction of the change; the ordered feed (never skips an event
 proved with transactions that commit out of order on purpose); signed webhooks delivered in order,
 at least once, the events waiting together in one POST, through a receiver that is down, answers
 500, is slow or answers too late, across a kill -9 of the gateway and with two gateways sharing one
-endpoint; given-up deliveries listed and replayed, an event the receiver refuses given up alone; signatures checked by an independent implementation (Python's hmac, in the reference
-consumer), which refuses a tampered body."""
+endpoint; given-up deliveries listed and replayed, an event the receiver refuses given up alone;
+signatures checked by an independent implementation (Python's hmac, in the reference consumer),
+which refuses a tampered body."""
 import hashlib
 import hmac
 import json
