@@ -23,7 +23,8 @@ neighbour's burst then hurts one round of each side, not one side of the compari
 medians (ratios: the median of the per-round ratios).
 Prints one table and appends it, with the date, commit and command, to tests/bench/RESULTS.md.
 Environment: BENCH_SECONDS (default 10) per measurement, split into BENCH_ROUNDS (default 3) rounds;
-SCALE (default 10) for (f), (m) and (n)."""
+SCALE (default 10) for (f), (m) and (n); BENCH_WEBHOOK_BATCH sets GATEWAY_WEBHOOK_BATCH for (k) and (l)
+(the gateway's default 100), for an A/B of events per POST."""
 import hashlib
 import hmac
 import json
