@@ -105,38 +105,37 @@ static struct verified {
 static uint64_t verified_tick;
 static pthread_mutex_t verified_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* login's slot, else (lru) the least recently used one, else NULL. Under verified_mu. */
+static struct verified *verified_slot(const char *login, bool lru)
+{
+	struct verified *oldest = &verified[0];
+	for (int i = 0; i < VERIFIED_SLOTS; i++) {
+		struct verified *v = &verified[i];
+		if (v->used && strcmp(v->login, login) == 0)
+			return v;
+		if (v->used < oldest->used)
+			oldest = v;
+	}
+	return lru ? oldest : NULL;
+}
+
 static void verified_put(const char *login, const unsigned char digest[32])
 {
 	pthread_mutex_lock(&verified_mu);
-	struct verified *slot = &verified[0];
-	for (int i = 0; i < VERIFIED_SLOTS; i++) {
-		struct verified *v = &verified[i];
-		if (v->used && strcmp(v->login, login) == 0) {
-			slot = v;
-			break;
-		}
-		if (v->used < slot->used)
-			slot = v;
-	}
-	snprintf(slot->login, sizeof slot->login, "%s", login);
-	memcpy(slot->digest, digest, sizeof slot->digest);
-	slot->used = ++verified_tick;
+	struct verified *v = verified_slot(login, true);
+	snprintf(v->login, sizeof v->login, "%s", login);
+	memcpy(v->digest, digest, sizeof v->digest);
+	v->used = ++verified_tick;
 	pthread_mutex_unlock(&verified_mu);
 }
 
 static bool verified_has(const char *login, const unsigned char digest[32])
 {
-	bool ok = false;
 	pthread_mutex_lock(&verified_mu);
-	for (int i = 0; i < VERIFIED_SLOTS; i++) {
-		struct verified *v = &verified[i];
-		if (v->used && strcmp(v->login, login) == 0) {
-			ok = CRYPTO_memcmp(v->digest, digest, sizeof v->digest) == 0;
-			if (ok)
-				v->used = ++verified_tick;
-			break;
-		}
-	}
+	struct verified *v = verified_slot(login, false);
+	bool ok = v && CRYPTO_memcmp(v->digest, digest, sizeof v->digest) == 0;
+	if (ok)
+		v->used = ++verified_tick;
 	pthread_mutex_unlock(&verified_mu);
 	return ok;
 }

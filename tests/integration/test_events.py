@@ -526,6 +526,13 @@ def endpoint_id(g, u):
     return [e["id"] for e in d["endpoints"] if e["url"] == u][0]
 
 
+def failures(g, eid):
+    """The events endpoint eid gave up, as GET /v1/internal/webhooks/failures lists them."""
+    st, h, d = g.json("GET", "/v1/internal/webhooks/failures?endpoint_id=%d" % eid, headers=AUTH)
+    assert st == 200, d
+    return d["failures"]
+
+
 @test
 def test_a_failing_event_is_given_up_listed_and_replayed_from_its_cursor(c):
     url = fresh_db(c, "ev_giveup")
@@ -538,12 +545,8 @@ def test_a_failing_event_is_given_up_listed_and_replayed_from_its_cursor(c):
         q(c, url, book_sql(c, k, 1000))
     eid = endpoint_id(g, recv.url)
 
-    def failures():
-        st, h, d = g.json("GET", "/v1/internal/webhooks/failures?endpoint_id=%d" % eid, headers=AUTH)
-        assert st == 200, d
-        return d["failures"]
-    wait_for(lambda: len(failures()) >= 3, 60, "three events given up")
-    fs = failures()
+    wait_for(lambda: len(failures(g, eid)) >= 3, 60, "three events given up")
+    fs = failures(g, eid)
     assert [f["event_id"] for f in fs] == db_events(c, url)[:3], fs
     assert all(f["attempts"] >= 1 and f["last_status"] == 500 and f["last_error"] == "HTTP 500" for f in fs), fs
     st, h, d = g.json("GET", "/v1/internal/webhooks", headers=AUTH)
@@ -588,12 +591,8 @@ def test_an_event_the_receiver_refuses_is_given_up_alone_and_the_rest_delivered_
                 GATEWAY_WEBHOOK_GIVE_UP_AFTER="2", GATEWAY_WEBHOOK_RETRY_MAX_MS="1000")
     eid = endpoint_id(g, recv.url)
 
-    def failures():
-        st, h, d = g.json("GET", "/v1/internal/webhooks/failures?endpoint_id=%d" % eid, headers=AUTH)
-        assert st == 200, d
-        return d["failures"]
     wait_for(lambda: set(evs) - {poison} <= {s[0] for s in recv.seen}, 60, "every other event delivered")
-    assert [f["event_id"] for f in failures()] == [poison], failures()
+    assert [f["event_id"] for f in failures(g, eid)] == [poison], failures(g, eid)
     # batches of at most 4; after a refused one its first event goes alone: the poison is given up by
     # itself, the events after it go on in batches, and those the receiver took before it come again
     assert max(n for _, _, n in recv.seen) == 4, recv.seen
